@@ -1,0 +1,61 @@
+# groundcache: every target runs inside .venv (made by `make setup`, which the other targets call first).
+# `make help` lists the targets and the variables they take.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+PIP     := $(PY) -m pip
+STAMP   := $(VENV)/.installed
+# The CPU build of torch where no NVIDIA GPU is present (a local wheel is used first when pip has one).
+TORCH_PIP_ARGS ?= $(if $(shell command -v nvidia-smi 2>/dev/null),,--extra-index-url https://download.pytorch.org/whl/cpu)
+
+# extraction inputs and outputs (override on the command line: make extract MANIFEST=... STORE=...)
+DATA     ?= data
+MANIFEST ?= $(DATA)/sample/manifest
+STORE    ?= $(DATA)/sample/store.zarr
+ENCODERS ?= clip,s3d
+PRESET   ?= tiny
+BACKEND  ?= sequential
+WORKERS  ?= 2
+EXTRACT_ARGS ?=
+
+.PHONY: help setup test test-fast extract verify bench clean
+
+help: ## list the targets
+	@echo "groundcache targets (variables in CAPS can be overridden: make extract STORE=/path/store.zarr):"
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-14s %s\n", $$1, $$2}'
+
+setup: $(STAMP) ## create .venv in the repo and install groundcache with every extra (CPU torch without a GPU)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q "torch==2.13.0" $(TORCH_PIP_ARGS)
+	$(PIP) install -q -e ".[extract,train,eval,dev]"
+	# The real CLIP BPE vocabulary ships in open_clip's wheel; it is read as a file (its package needs torchvision).
+	$(PIP) install -q --no-deps "open_clip_torch==3.3.0"
+	touch $(STAMP)
+
+test: setup ## run the whole test suite (unit + end-to-end on generated videos, CPU only)
+	$(PY) -m pytest -q tests
+
+test-fast: setup ## unit tests only (skips the slow end-to-end tier)
+	$(PY) -m pytest -q -m "not slow" tests
+
+$(MANIFEST)/manifest.json:
+	$(PY) -m manifests.sample --out $(DATA)/sample
+
+extract: setup $(MANIFEST)/manifest.json ## extract features of MANIFEST into STORE (default: a generated sample, tiny encoders)
+	$(PY) -m pipeline.extract --manifest $(MANIFEST) --store $(STORE) --encoders $(ENCODERS) --preset $(PRESET) \
+		--backend $(BACKEND) --workers $(WORKERS) $(EXTRACT_ARGS)
+
+verify: setup ## check that every MANIFEST segment has features or a failure record in STORE, none twice
+	$(PY) -m pipeline.verify --store $(STORE) --manifest $(MANIFEST)
+
+bench: setup ## measure extraction speed and memory side by side (decode, encode, pipeline, naive baseline)
+	$(PY) -m pipeline.bench --out $(DATA)/bench
+
+clean: ## remove generated data (not .venv)
+	rm -rf $(DATA)/sample $(DATA)/bench
