@@ -91,6 +91,7 @@ class VideoInfo:
     codec: str
     n_frames: int | None  # from the container when it says; None when unknown
     has_audio: bool
+    start_time: float = 0.0  # timestamp of the first video frame; our t = 0 is that frame
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -144,8 +145,9 @@ def _probe_ffprobe(path: str) -> VideoInfo:
     num, _, den = str(s.get("avg_frame_rate", "0/1")).partition("/")
     fps = float(num) / float(den or 1) if float(den or 1) else 0.0
     n_frames = int(s["nb_frames"]) if str(s.get("nb_frames", "")).isdigit() else None
+    start = float(s.get("start_time") or meta.get("format", {}).get("start_time") or 0.0)
     return VideoInfo(path, duration, width, height, fps, rotation, s.get("codec_name", "?"), n_frames,
-                     any(x.get("codec_type") == "audio" for x in streams))
+                     any(x.get("codec_type") == "audio" for x in streams), start)
 
 
 def _probe_pyav(path: str) -> VideoInfo:
@@ -168,7 +170,8 @@ def _probe_pyav(path: str) -> VideoInfo:
                 duration = container.duration / 1e6
             width, height = _display_size(s.codec_context.width, s.codec_context.height, rotation)
             fps = float(s.average_rate) if s.average_rate else 0.0
+            start = float(s.start_time * s.time_base) if s.start_time is not None and s.time_base else 0.0
             return VideoInfo(path, duration, width, height, fps, rotation, s.codec_context.name,
-                             s.frames or None, bool(container.streams.audio))
+                             s.frames or None, bool(container.streams.audio), start)
     except av.error.FFmpegError as exc:
         raise ProbeError(f"{path}: not a readable media file ({exc})") from exc

@@ -59,3 +59,30 @@ def audio_only(path: Path, seconds: float = 2) -> Path:
     run(["-y", "-loglevel", "error", "-f", "lavfi", "-i", f"sine=duration={seconds}", "-c:a", "aac", str(path)],
         what="writing audio-only file")
     return Path(path)
+
+
+# Frame-index videos: frame n shows the bits of n as 8 black/white bars, so a decoded frame says which
+# source frame it is (robust to compression and to resizing in y).
+INDEX_BITS = 8
+INDEX_BAR = 20
+
+
+def index_frames(n: int, height: int = 16) -> np.ndarray:
+    frames = np.zeros((n, height, INDEX_BITS * INDEX_BAR, 3), np.uint8)
+    for i in range(n):
+        for b in range(INDEX_BITS):
+            if i >> b & 1:
+                frames[i, :, b * INDEX_BAR:(b + 1) * INDEX_BAR] = 255
+    return frames
+
+
+def read_index(frame: np.ndarray) -> int:
+    """The source frame number shown by a decoded index frame (any height, width 160 or scaled)."""
+    w = frame.shape[1] / (INDEX_BITS * INDEX_BAR)
+    bits = [frame[:, int((b + 0.3) * INDEX_BAR * w):int((b + 0.7) * INDEX_BAR * w)].mean() > 127
+            for b in range(INDEX_BITS)]
+    return sum(int(x) << b for b, x in enumerate(bits))
+
+
+def index_video(path: Path, seconds: float = 10, fps: float = 25, extra: tuple[str, ...] = ()) -> Path:
+    return write_frames(path, index_frames(int(round(seconds * fps))), fps, extra=extra)

@@ -1,0 +1,229 @@
+"""Decode one segment of a video once, for every encoder at its own frame rate, in bounded chunks.
+
+One ffmpeg process per segment runs one filter graph: the input is split into one branch per stream
+(e.g. 1 fps for CLIP, 16 fps for S3D), each branch samples with `fps` *before* `scale` (so only kept
+frames are resized), and each branch writes raw RGB to its own pipe. Two reader threads cut the pipes
+into chunks and feed one bounded queue, so memory does not grow with video length and a slow consumer
+of one stream can never deadlock ffmpeg on the other.
+
+Timing contract: frame i of a stream is the source frame on screen at t = start + i / fps (the last
+frame whose timestamp is <= t), with t = 0 at the first frame of the file. ffmpeg seeks to a little
+before `start` keeping the file's timestamps (-copyts, which a complex graph needs to see the same
+times as a simple one), and the `fps` filter with an absolute `start_time` and `round=up` assigns each
+source frame to the first output slot at or after it, keeping the last one per slot. (ffmpeg's default
+`fps=1`, as used by the authors' scripts, rounds to the nearest slot instead, so it shows the frame on
+screen about half a second later.) Rotation metadata is applied by ffmpeg (autorotate) before the graph.
+"""
+from __future__ import annotations
+
+import math
+import os
+import queue
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pipeline import ffmpeg
+from pipeline.ffmpeg import FFmpegError, VideoInfo
+
+RESIZE_MODES = ("center-crop", "squash")
+_EPS = 1e-6  # timestamps closer than this count as equal
+
+
+class DecodeError(FFmpegError):
+    """A segment could not be decoded (or produced no frames)."""
+
+
+@dataclass(frozen=True)
+class Stream:
+    """One sampled view of the segment: frames at `fps`, `size`x`size`, resized by `resize`."""
+
+    name: str
+    fps: float
+    size: int = 224
+    resize: str = "center-crop"  # short side to `size`, centre crop; "squash": aspect-distorting scale
+
+    def __post_init__(self):
+        if self.resize not in RESIZE_MODES:
+            raise ValueError(f"resize must be one of {RESIZE_MODES}, got {self.resize!r}")
+        if not self.fps > 0:
+            raise ValueError(f"stream {self.name}: fps must be positive, got {self.fps}")
+
+    def filters(self, first_ts: float) -> str:
+        sample = f"fps={self.fps:.9g}:start_time={first_ts:.6f}:round=up"
+        s = self.size
+        if self.resize == "squash":
+            scale = f"scale={s}:{s}:flags=bicubic"
+        else:
+            scale = f"scale={s}:{s}:force_original_aspect_ratio=increase:flags=bicubic,crop={s}:{s}"
+        return f"{sample},{scale},format=rgb24"
+
+
+def frame_count(start: float, end: float, fps: float) -> int:
+    """Number of frames i >= 0 with start + i/fps < end."""
+    if end <= start + _EPS:
+        return 0
+    return max(0, math.ceil((end - start) * fps - _EPS))
+
+
+@dataclass
+class DecodeReport:
+    """What a decode produced, filled in as it runs (read it after the iterator is exhausted)."""
+
+    start: float
+    end: float  # the requested end, clipped to the video's duration
+    requested_end: float | None
+    expected: dict[str, int]
+    produced: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def truncated(self) -> bool:
+        """True when the segment ran past the end of the video or the file ended early."""
+        past_end = self.requested_end is not None and self.requested_end > self.end + _EPS
+        return past_end or any(self.produced.get(k, 0) < n for k, n in self.expected.items())
+
+    def actual_end(self, stream: Stream) -> float:
+        return min(self.end, self.start + self.produced.get(stream.name, 0) / stream.fps)
+
+
+class SegmentDecoder:
+    """Context manager yielding (stream name, uint8 frames [n, size, size, 3]) chunks of one segment.
+
+    with SegmentDecoder(info, [Stream("clip", 1.0)], start=0, end=None) as dec:
+        for name, frames in dec: ...
+    dec.report tells what was expected and produced (truncation).
+    """
+
+    def __init__(self, info: VideoInfo, streams: list[Stream], start: float = 0.0, end: float | None = None,
+                 chunk_frames: int = 32, queue_chunks: int = 4):
+        if not streams:
+            raise ValueError("at least one stream is needed")
+        if len({s.name for s in streams}) != len(streams):
+            raise ValueError("stream names must be unique")
+        if start < 0 or (end is not None and end <= start):
+            raise ValueError(f"{info.path}: bad segment [{start}, {end})")
+        self.info, self.streams, self.chunk = info, streams, chunk_frames
+        clipped_end = info.duration if end is None else min(end, info.duration)
+        self.report = DecodeReport(start, clipped_end, end, {s.name: frame_count(start, clipped_end, s.fps)
+                                                             for s in streams})
+        self._queue: queue.Queue = queue.Queue(maxsize=queue_chunks)
+        self._proc = None
+        self._threads: list[threading.Thread] = []
+        self._stderr: list[bytes] = []
+
+    # ---- process set-up -------------------------------------------------------------------------
+    def _args(self, fds: list[int]) -> list[str]:
+        # Seek a little early so the frame on screen at `start` is decoded, then let `fps` trim to it.
+        margin = max(2.0, 2.0 / self.info.fps) if self.info.fps > 0 else 2.0
+        seek = max(0.0, self.report.start - margin)
+        first_ts = self.info.start_time + self.report.start
+        # One cloned frame at the end lets `fps` emit the slot of the true last frame (it only
+        # closes a slot when it sees a later frame); `-frames:v` stops before any slot past the end.
+        graph = [f"[0:v]tpad=stop_mode=clone:stop=1,split={len(self.streams)}" + "".join(f"[in{i}]" for i in range(len(self.streams)))]
+        for i, s in enumerate(self.streams):
+            graph.append(f"[in{i}]{s.filters(first_ts)}[out{i}]")
+        args = ["-ss", f"{seek:.6f}"] if seek > 0 else []
+        args += ["-t", f"{self.report.end - seek + 1.0:.6f}", "-copyts", "-i", self.info.path,
+                 "-filter_complex", ";".join(graph)]
+        for i, (s, fd) in enumerate(zip(self.streams, fds)):
+            args += ["-map", f"[out{i}]", "-frames:v", str(max(1, self.report.expected[s.name])),
+                     "-f", "rawvideo", "-pix_fmt", "rgb24", f"pipe:{fd}"]
+        return args
+
+    def __enter__(self) -> "SegmentDecoder":
+        if all(n == 0 for n in self.report.expected.values()):
+            raise DecodeError(f"{self.info.path}: segment [{self.report.start:.3f}, {self.report.end:.3f}) "
+                              f"holds no frame (video duration {self.info.duration:.3f} s)")
+        pipes = [os.pipe() for _ in self.streams]
+        try:
+            self._proc = ffmpeg.popen(self._args([w for _, w in pipes]), pass_fds=tuple(w for _, w in pipes))
+        finally:
+            for _, w in pipes:
+                os.close(w)
+        for s, (r, _) in zip(self.streams, pipes):
+            t = threading.Thread(target=self._read_stream, args=(s, r), daemon=True)
+            t.start()
+            self._threads.append(t)
+        err = threading.Thread(target=self._read_stderr, daemon=True)
+        err.start()
+        self._threads.append(err)
+        return self
+
+    # ---- reader threads -------------------------------------------------------------------------
+    def _read_stream(self, s: Stream, fd: int) -> None:
+        frame_bytes = s.size * s.size * 3
+        want = self.report.expected[s.name]
+        count = 0
+        with os.fdopen(fd, "rb", buffering=0) as pipe:
+            while True:
+                buf = _read_exact(pipe, frame_bytes * self.chunk)
+                n = len(buf) // frame_bytes
+                n = min(n, want - count)  # ffmpeg may emit one frame when zero were wanted
+                if n > 0:
+                    frames = np.frombuffer(buf[: n * frame_bytes], np.uint8).reshape(n, s.size, s.size, 3)
+                    self._queue.put((s.name, frames))
+                    count += n
+                if len(buf) < frame_bytes * self.chunk:
+                    break
+        self.report.produced[s.name] = count
+        self._queue.put((s.name, None))
+
+    def _read_stderr(self) -> None:
+        for line in self._proc.stderr:
+            self._stderr.append(line)
+            del self._stderr[:-50]  # keep the tail only
+
+    # ---- consumer side --------------------------------------------------------------------------
+    def __iter__(self) -> Iterator[tuple[str, np.ndarray]]:
+        open_streams = len(self.streams)
+        while open_streams:
+            name, frames = self._queue.get()
+            if frames is None:
+                open_streams -= 1
+                continue
+            yield name, frames
+        self._finish()
+
+    def _finish(self) -> None:
+        for t in self._threads:
+            t.join()
+        stderr = b"".join(self._stderr).decode(errors="replace")
+        ffmpeg.finish(self._proc, what=f"decoding {self.info.path}", stderr=stderr)
+        if all(self.report.produced.get(s.name, 0) == 0 for s in self.streams):
+            raise DecodeError(f"{self.info.path}: no frame decoded in [{self.report.start:.3f}, "
+                              f"{self.report.end:.3f})", stderr)
+
+    def __exit__(self, *exc) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+            while any(t.is_alive() for t in self._threads):  # unblock readers stuck on a full queue
+                try:
+                    self._queue.get(timeout=0.05)
+                except queue.Empty:
+                    pass
+            self._proc.wait()
+
+
+def _read_exact(pipe, n: int) -> bytes:
+    chunks, got = [], 0
+    while got < n:
+        b = pipe.read(n - got)
+        if not b:
+            break
+        chunks.append(b)
+        got += len(b)
+    return b"".join(chunks)
+
+
+def decode_all(info: VideoInfo, streams: list[Stream], start: float = 0.0, end: float | None = None,
+               **kw) -> tuple[dict[str, np.ndarray], DecodeReport]:
+    """Convenience for tests and small clips: every frame of every stream in memory."""
+    parts: dict[str, list[np.ndarray]] = {s.name: [] for s in streams}
+    with SegmentDecoder(info, streams, start, end, **kw) as dec:
+        for name, frames in dec:
+            parts[name].append(frames)
+    out = {k: (np.concatenate(v) if v else np.zeros((0, s.size, s.size, 3), np.uint8))
+           for (k, v), s in zip(parts.items(), streams)}
+    return out, dec.report
