@@ -1,0 +1,159 @@
+"""One builder per source kind. A builder reads annotations and returns a `Draft`: the videos to describe,
+the captions, the box labels (a function of the probed videos, since some coordinate spaces depend on the
+video size) and its purpose: evaluation sets are extracted as whole videos, training sets as caption windows
+(the defaults; the command line can choose either).
+
+Caption ids are "<video_id>:<kind>:<n>", n = the annotation's own id when it has one, else its position.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Literal, Mapping
+
+from manifests.benchmarks import gyt, mining, yc_interactions, youcook2
+from manifests.errors import AnnotationError
+from manifests.narrations import load_narrations
+from manifests.schema import BoxRow, CaptionRow, VideoRow
+from manifests.videos import VideoSource, list_video_files, locate
+
+Purpose = Literal["eval", "train"]
+BoxMaker = Callable[[Mapping[str, VideoRow]], list[BoxRow]]
+GYT_SEGMENT_FILES = ("ground_seg_3to20.json", "ground_seg.json", "seg.json")
+
+
+@dataclass(frozen=True)
+class Draft:
+    dataset: str
+    sources: list[VideoSource]
+    captions: list[CaptionRow]
+    purpose: Purpose
+    boxes: BoxMaker | None = None
+    notes: tuple[str, ...] = field(default=())
+
+
+def caption_id(video_id: str, kind: str, n: int | str) -> str:
+    return f"{video_id}:{kind}:{n}"
+
+
+def build_folder(video_dir: str | os.PathLike, *, recursive: bool = False, dataset: str | None = None) -> Draft:
+    """Every file with a video extension; whole videos."""
+    root = Path(video_dir).absolute()
+    found = list_video_files(root, recursive)
+    name = dataset or root.name
+    return Draft(name, [VideoSource(vid, str(p), name) for vid, p in found], [], "eval")
+
+
+def build_howto100m(narrations: str | os.PathLike, video_dir: str | os.PathLike, *, recursive: bool = False,
+                    dataset: str = "howto100m") -> Draft:
+    """Narrations (CSV directory, caption.json or HowToCaption JSON); caption windows."""
+    by_video = load_narrations(narrations)
+    captions = [CaptionRow(caption_id(vid, "narration", k), vid, n.start, n.end, n.text, "narration", n.source)
+                for vid, items in by_video.items() for k, n in enumerate(items)]
+    return Draft(dataset, locate(list(by_video), video_dir, dataset, None, recursive), captions, "train")
+
+
+def build_youcook2(annotations: str | os.PathLike, video_dir: str | os.PathLike, *, subset: str = "validation",
+                   recursive: bool = False, dataset: str = "youcook2") -> Draft:
+    """The videos of one subset; captions = segment sentences (kind "step"). Whole videos for validation,
+    caption windows for training."""
+    path = Path(annotations)
+    videos = {v: x for v, x in youcook2.load_youcook2(path).items() if x.subset == subset}
+    if not videos:
+        raise AnnotationError(path, "", f"no video of subset {subset!r}")
+    captions = [
+        CaptionRow(caption_id(v, "step", s.id), v, s.start, s.end, s.sentence, "step",
+                   f"{path.name}['database'][{v!r}]['annotations'][{i}]")
+        for v, x in videos.items() for i, s in enumerate(x.segments)]
+    purpose: Purpose = "train" if subset == "training" else "eval"
+    return Draft(dataset, locate(list(videos), video_dir, dataset, subset, recursive), captions, purpose)
+
+
+def build_gyt(benchmark_dir: str | os.PathLike, video_dir: str | os.PathLike, *,
+              segments_file: str = GYT_SEGMENT_FILES[0], recursive: bool = False,
+              dataset: str = "groundingyoutube") -> Draft:
+    """GroundingYouTube: step segments of `segments_file` (kind "step", whole seconds as written), each
+    video's query pool from vid2step.json (kind "query", no times) and box_anno.json boxes at t = second in
+    the 640x480 frames (per-video size from id2wh_new.json when present). Whole videos."""
+    root = Path(benchmark_dir)
+    seg_path, v2s_path, box_path = root / segments_file, root / "vid2step.json", root / "box_anno.json"
+    segments = gyt.load_segments(seg_path)
+    queries = gyt.load_vid2step(v2s_path) if v2s_path.exists() else {}
+    boxes = gyt.load_boxes(box_path)
+    sizes_path = root / "id2wh_new.json"
+    sizes = gyt.load_sizes(sizes_path) if sizes_path.exists() else {}
+    captions = [CaptionRow(caption_id(v, "step", s.id), v, float(s.start), float(s.end), s.sentence, "step",
+                           f"{seg_path.name}[{v!r}] id {s.id}") for v, segs in segments.items() for s in segs]
+    captions += [CaptionRow(caption_id(v, "query", i), v, None, None, q, "query", f"{v2s_path.name}[{v!r}][{i}]")
+                 for v, qs in queries.items() for i, q in enumerate(qs)]
+
+    def make_boxes(_: Mapping[str, VideoRow]) -> list[BoxRow]:
+        rows = []
+        for v, items in boxes.items():
+            w, h = sizes.get(v, gyt.GYT_FRAME_SIZE)
+            rows += [BoxRow(v, float(b.second), *b.box, w, h, b.step, f"{box_path.name}[{v!r}] second {b.second}")
+                     for b in items]
+        return rows
+
+    video_ids = sorted(set(segments) | set(queries) | set(boxes))
+    notes = (f"captions from {seg_path.name}; boxes from {box_path.name} (known defects kept: see "
+             "manifests.benchmarks.gyt)",)
+    return Draft(dataset, locate(video_ids, video_dir, dataset, "test", recursive), captions, "eval",
+                 make_boxes, notes)
+
+
+def build_yc_interactions(benchmark_dir: str | os.PathLike, video_dir: str | os.PathLike, *,
+                          recursive: bool = False, dataset: str = "youcook2-interactions") -> Draft:
+    """YouCook2-Interactions: the evaluated segments with their YouCook2 sentences (kind "step") and the boxes
+    at t = frame_id - 1. Box coordinates are in 640x360 frames for videos larger than 640x360 in both
+    dimensions, else in the original frame, except 7 videos with original-resolution boxes
+    (`yc_interactions.ORIGINAL_RESOLUTION_VIDEOS`: WYAFPvlDB_A, 30Q8k57Kbz4, oJZUxU9szWA, vU2lND4YQjM,
+    FzhJGCaaYVs, 1vJp-jaIaeE, 4Y8vVGsv4JE); the frame size is null for a video that could not be probed.
+    Whole videos."""
+    root = Path(benchmark_dir)
+    seg_path = root / "final_dataset_segments.pkl"
+    box_path = root / "final_dataset_annotations.pkl"
+    yc2_path = root / "youcookii_annotations_trainval.json"
+    segments = yc_interactions.load_segments(seg_path)
+    boxes = yc_interactions.load_boxes(box_path)
+    yc2 = youcook2.load_youcook2(yc2_path)
+    captions = [_yc_caption(seg_path, yc2_path, yc2, *seg) for seg in segments]
+
+    def make_boxes(videos: Mapping[str, VideoRow]) -> list[BoxRow]:
+        rows = []
+        for v, frames in boxes.items():
+            row = videos.get(v)
+            w, h = (yc_interactions.box_frame_size(v, row.width, row.height) if row is not None and row.ok
+                    else (None, None))
+            rows += [BoxRow(v, yc_interactions.frame_time(k), *box, w, h, None, f"{box_path.name}[{v!r}][{k}]")
+                     for k, box in frames.items()]
+        return rows
+
+    video_ids = sorted({s[0] for s in segments} | {v for v, frames in boxes.items() if frames})
+    notes = ("box frame size: 640x360 for videos larger than that, else the video's own size; 7 videos keep "
+             "original-resolution boxes (manifests.benchmarks.yc_interactions); null where the video is missing",)
+    return Draft(dataset, locate(video_ids, video_dir, dataset, "validation", recursive), captions, "eval",
+                 make_boxes, notes)
+
+
+def _yc_caption(seg_path: Path, yc2_path: Path, yc2: Mapping[str, youcook2.YouCook2Video],
+                vid: str, start: int, end: int) -> CaptionRow:
+    video = yc2.get(vid)
+    match = [s for s in video.segments if (s.start, s.end) == (start, end)] if video else []
+    if not match:
+        raise AnnotationError(seg_path, f"segment ({vid!r}, {start}, {end})",
+                              f"no YouCook2 segment with these times in {yc2_path.name}")
+    seg = match[0]
+    return CaptionRow(caption_id(vid, "step", seg.id), vid, float(start), float(end), seg.sentence, "step",
+                      f"{seg_path.name} ({vid!r}, {start}, {end}) + {yc2_path.name} id {seg.id}")
+
+
+def build_mining(srt_dir: str | os.PathLike, video_dir: str | os.PathLike, *, recursive: bool = False,
+                 dataset: str = "miningyoutube") -> Draft:
+    """MiningYouTube: one video per .srt, its action segments as captions of kind "label" (the label text as
+    written, e.g. "crack_eggs"). Whole videos."""
+    by_video = mining.load_srt_dir(srt_dir)
+    captions = [CaptionRow(caption_id(v, "label", i), v, s.start, s.end, s.label, "label", f"{v}.srt block {i + 1}")
+                for v, segs in by_video.items() for i, s in enumerate(segs)]
+    return Draft(dataset, locate(list(by_video), video_dir, dataset, "test", recursive), captions, "eval")
