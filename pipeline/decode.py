@@ -206,15 +206,18 @@ class SegmentDecoder:
             self._proc.wait()
 
 
-def _read_exact(pipe, n: int) -> bytes:
-    chunks, got = [], 0
+def _read_exact(pipe, n: int) -> bytearray:
+    """Up to n bytes (fewer only at end of stream), read into one writable buffer without copies."""
+    buf = bytearray(n)
+    view, got = memoryview(buf), 0
     while got < n:
-        b = pipe.read(n - got)
-        if not b:
+        k = pipe.readinto(view[got:])
+        if not k:
             break
-        chunks.append(b)
-        got += len(b)
-    return b"".join(chunks)
+        got += k
+    del view
+    del buf[got:]
+    return buf
 
 
 def decode_all(info: VideoInfo, streams: list[Stream], start: float = 0.0, end: float | None = None,
