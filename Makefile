@@ -13,8 +13,9 @@ TORCH_PIP_ARGS ?= $(if $(shell command -v nvidia-smi 2>/dev/null),,--extra-index
 
 # extraction inputs and outputs (override on the command line: make extract MANIFEST=... STORE=...)
 DATA     ?= data
-MANIFEST ?= $(DATA)/sample/manifest
-STORE    ?= $(DATA)/sample/store.zarr
+SAMPLE   := $(DATA)/sample
+MANIFEST ?= $(SAMPLE)/manifest
+STORE    ?= $(SAMPLE)/store.zarr
 ENCODERS ?= clip,s3d
 PRESET   ?= tiny
 BACKEND  ?= sequential
@@ -44,10 +45,11 @@ test: setup ## run the whole test suite (unit + end-to-end on generated videos, 
 test-fast: setup ## unit tests only (skips the slow end-to-end tier)
 	$(PY) -m pytest -q -m "not slow" tests
 
-$(MANIFEST)/manifest.json:
-	$(PY) -m manifests.sample --out $(DATA)/sample
+$(SAMPLE)/manifest/manifest.json: | setup
+	$(PY) -m manifests.sample --out $(SAMPLE)
 
-extract: setup $(MANIFEST)/manifest.json ## extract features of MANIFEST into STORE (default: a generated sample, tiny encoders)
+# The generated sample is made only when MANIFEST is left at its default.
+extract: setup $(if $(filter $(SAMPLE)/manifest,$(MANIFEST)),$(SAMPLE)/manifest/manifest.json) ## extract features of MANIFEST into STORE (default: a generated sample, tiny encoders)
 	$(PY) -m pipeline.extract --manifest $(MANIFEST) --store $(STORE) --encoders $(ENCODERS) --preset $(PRESET) \
 		--backend $(BACKEND) --workers $(WORKERS) $(EXTRACT_ARGS)
 
@@ -58,4 +60,4 @@ bench: setup ## measure extraction speed and memory side by side (decode, encode
 	$(PY) -m pipeline.bench --out $(DATA)/bench
 
 clean: ## remove generated data (not .venv)
-	rm -rf $(DATA)/sample $(DATA)/bench
+	rm -rf $(SAMPLE) $(DATA)/bench
