@@ -1,0 +1,107 @@
+"""Score a predictions file against a benchmark's annotations (no model, no video).
+
+    python -m eval.score {gyt,gyt-spatial,youcook,mining} --predictions P --benchmark-dir DIR
+        [--protocol paper|reference] [--out metrics.json] [--missing fail|miss] [task options]
+
+Prints a table of the scalar metrics; the last stdout line is the whole metrics JSON object (per-class and
+per-video breakdowns included). Accuracies are percent, IoU and AP fractions. DIR holds the annotation files
+(either the benchmarks root with groundingyoutube/, youcook2_interactions/, miningyoutube/, or the benchmark's
+own folder); file options take a name inside it or a path. A benchmark video (or segment) absent from the
+predictions fails the run, or with `--missing miss` is scored as a miss; it always stays in the denominators.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from eval.predictions import PredictionsError, read_predictions
+from eval.scorers import gyt, gyt_spatial, mining, youcook
+from eval.scorers.common import MISSING_POLICIES, ScoreError, parse_frame_size, write_json
+from manifests.errors import AnnotationError
+
+TASKS = ("gyt", "gyt-spatial", "youcook", "mining")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m eval.score", description=__doc__.split("\n\n")[0])
+    p.add_argument("task", choices=TASKS)
+    p.add_argument("--predictions", required=True, type=Path, help="predictions file (.h5, see eval/predictions.py)")
+    p.add_argument("--benchmark-dir", required=True, type=Path, help="folder holding the annotation files")
+    p.add_argument("--protocol", default="paper", choices=("paper", "reference"),
+                   help="paper: documented definitions (default); reference: the published scripts, quirks included")
+    p.add_argument("--out", type=Path, help="also write the metrics JSON here")
+    p.add_argument("--missing", default="fail", choices=MISSING_POLICIES,
+                   help="a benchmark video/segment without predictions: fail (default) or score it as a miss")
+    g = p.add_argument_group("gyt, gyt-spatial, youcook")
+    g.add_argument("--boxes", help="boxes file (gyt: box_anno.json; gyt-spatial: box_anno.json, reference "
+                                   "id2xy_box.json; youcook: final_dataset_annotations.pkl)")
+    g.add_argument("--segments", help="segments file (gyt: ground_seg_3to20.json; gyt-spatial: 'from-boxes', "
+                                      "reference seg.json; youcook: final_dataset_segments.pkl)")
+    g.add_argument("--sizes", help="JSON {video_id: [W, H]} frame sizes (gyt default id2wh_new.json; youcook "
+                                   "default 640x360 for every video)")
+    g.add_argument("--frame-size", type=parse_frame_size, help="one WxH for every video, e.g. 640x480")
+    g.add_argument("--mask-threshold", type=float, help="region mask threshold (paper 0.01, reference 1e-4)")
+    g.add_argument("--mask-normalise", choices=("max", "none"),
+                   help="threshold maps divided by their maximum (paper) or raw values (reference)")
+    g.add_argument("--tube-iou", default="voxel", choices=("voxel", "act"),
+                   help="gyt: tube IoU behind the main map@t keys (both are reported)")
+    m = p.add_argument_group("mining")
+    m.add_argument("--lengths", default="weakYouTube_length.txt", help="mean class lengths (frames)")
+    m.add_argument("--classes", default="weakYouTube_dict.txt", help="class names of the lengths file")
+    m.add_argument("--temperature", type=float, default=1.0, help="scores are divided by it before log-softmax")
+    return p
+
+
+def run(args: argparse.Namespace) -> dict:
+    preds = read_predictions(args.predictions)
+    common = {"benchmark_dir": args.benchmark_dir, "protocol": args.protocol, "missing": args.missing}
+    spatial = {"sizes": args.sizes, "frame_size": args.frame_size, "mask_threshold": args.mask_threshold,
+               "mask_normalise": args.mask_normalise}
+    files = {k: v for k, v in (("boxes", args.boxes), ("segments", args.segments)) if v is not None}
+    if args.task == "gyt":
+        metrics = gyt.score(gyt.GytConfig(**common, **spatial, **files, tube_iou=args.tube_iou), preds)
+    elif args.task == "gyt-spatial":
+        metrics = gyt_spatial.score(gyt_spatial.GytSpatialConfig(**common, **spatial, **files), preds)
+    elif args.task == "youcook":
+        metrics = youcook.score(youcook.YouCookConfig(**common, **spatial, **files), preds)
+    else:
+        metrics = mining.score(mining.MiningConfig(**common, lengths=args.lengths, classes=args.classes,
+                                                   temperature=args.temperature), preds)
+    metrics.update(predictions=str(args.predictions), method=preds.meta.method,
+                   predictions_protocol=preds.meta.protocol)
+    return metrics
+
+
+def table(metrics: dict) -> str:
+    """Scalar metrics one per line; lists (missing videos, ...) as their length; breakdowns only in the JSON."""
+    rows = [(k, v) for k, v in sorted(metrics.items()) if not isinstance(v, dict)]
+    width = max(len(k) for k, _ in rows)
+    lines = []
+    for key, value in rows:
+        if isinstance(value, list):
+            text = f"{len(value)}" + (f" ({', '.join(map(str, value[:5]))}{', ...' if len(value) > 5 else ''})"
+                                      if value else "")
+        else:
+            text = f"{value:.4f}" if isinstance(value, float) else ("-" if value is None else str(value))
+        lines.append(f"{key:<{width}}  {text}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        metrics = run(args)
+    except (ScoreError, PredictionsError, AnnotationError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.out:
+        write_json(args.out, metrics)
+    print(table(metrics))
+    print(json.dumps(metrics, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

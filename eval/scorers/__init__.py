@@ -1,0 +1,1 @@
+"""One scorer per benchmark task (predictions file + annotation files -> metrics dict), plus what they share."""

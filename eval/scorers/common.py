@@ -1,0 +1,112 @@
+"""What every scorer shares: errors, the missing-prediction policy, frame sizes and protocol settings."""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from eval.metrics.heatmaps import MaskRule
+from manifests.benchmarks.gyt import load_sizes
+
+MISSING_POLICIES = ("fail", "miss")
+# The published spatial script's rule: `--thre 1e-4` on raw roll-out values. The paper: 0.01, and since raw
+# roll-out values sum to 1 per clip, 0.01 only makes sense on maps normalised by their maximum.
+PAPER_MASK = MaskRule(threshold=0.01, normalise=True)
+REFERENCE_MASK = MaskRule(threshold=1e-4, normalise=False)
+# The published script splits mean IoU by ground-truth mask size at 50,000 pixels ("sat" vs "wide").
+LARGE_BOX_PIXELS = 50_000
+
+
+class ScoreError(ValueError):
+    """Predictions and annotations cannot be scored together (missing items, mismatched segments, ...)."""
+
+
+class MissingPredictionsError(ScoreError):
+    def __init__(self, what: str, missing: list[str]):
+        self.missing = missing
+        shown = ", ".join(missing[:10]) + (f", ... ({len(missing)} in all)" if len(missing) > 10 else "")
+        super().__init__(f"the predictions lack {len(missing)} {what}: {shown}. Pass --missing miss to score "
+                         f"them as misses (they stay in every denominator).")
+
+
+@dataclass(frozen=True)
+class MaskOptions:
+    rule: MaskRule
+    box_convention: str  # "inclusive" (paper) or "reference" (ground-truth mask shifted one pixel in x)
+
+
+def mask_options(protocol: str, threshold: float | None = None, normalise: str | None = None) -> MaskOptions:
+    """Protocol defaults for region masks, with optional overrides of the threshold and the normalisation."""
+    base = PAPER_MASK if protocol == "paper" else REFERENCE_MASK
+    rule = MaskRule(base.threshold if threshold is None else threshold,
+                    base.normalise if normalise is None else normalise == "max")
+    return MaskOptions(rule, "inclusive" if protocol == "paper" else "reference")
+
+
+def check_missing_policy(policy: str) -> None:
+    if policy not in MISSING_POLICIES:
+        raise ValueError(f"unknown missing policy {policy!r} (one of {MISSING_POLICIES})")
+
+
+def parse_frame_size(text: str) -> tuple[int, int]:
+    """'640x480' -> (640, 480)."""
+    w, sep, h = text.lower().partition("x")
+    if not sep or not w.isdigit() or not h.isdigit() or int(w) <= 0 or int(h) <= 0:
+        raise ValueError(f"frame size must look like 640x480, got {text!r}")
+    return int(w), int(h)
+
+
+@dataclass(frozen=True)
+class FrameSizes:
+    """Frame size per video: an explicit per-video table, else one size for every video."""
+
+    table: dict[str, tuple[int, int]]
+    default: tuple[int, int] | None
+    source: str  # what was used, reported in the metrics
+
+    def of(self, video_id: str) -> tuple[int, int]:
+        if video_id in self.table:
+            return self.table[video_id]
+        if self.default is None:
+            raise ScoreError(f"no frame size for video {video_id!r} in {self.source}")
+        return self.default
+
+
+def resolve_file(benchmark_dir: str | os.PathLike, subdir: str, name: str | os.PathLike) -> Path:
+    """An annotation file given by name: an existing path as is, else DIR/<subdir>/<name>, else DIR/<name>."""
+    candidates = [Path(name), Path(benchmark_dir) / subdir / name, Path(benchmark_dir) / name]
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise ScoreError(f"annotation file {str(name)!r} not found (looked at {', '.join(map(str, candidates[1:]))})")
+
+
+def frame_sizes(sizes_file: Path | None, frame_size: tuple[int, int] | None, default_size: tuple[int, int] | None,
+                clamp: tuple[int, int] | None = None) -> FrameSizes:
+    """Per-video frame sizes: one `frame_size` for all, else a sizes file, else `default_size` for all.
+    `clamp` bounds width and height independently (the published YouCook2-Interactions script)."""
+    if frame_size is not None:
+        sizes = FrameSizes({}, frame_size, f"--frame-size {frame_size[0]}x{frame_size[1]}")
+    elif sizes_file is not None:
+        sizes = FrameSizes(load_sizes(sizes_file), None, str(sizes_file))  # JSON {vid: [W, H]}
+    elif default_size is not None:
+        sizes = FrameSizes({}, default_size, f"default {default_size[0]}x{default_size[1]} for every video")
+    else:
+        raise ScoreError("no frame sizes given")
+    if clamp is None:
+        return sizes
+    cw, ch = clamp
+
+    def bound(wh: tuple[int, int]) -> tuple[int, int]:
+        return min(wh[0], cw), min(wh[1], ch)
+
+    return FrameSizes({v: bound(wh) for v, wh in sizes.table.items()},
+                      None if sizes.default is None else bound(sizes.default),
+                      f"{sizes.source}, clamped to at most {cw}x{ch}")
+
+
+def write_json(path: str | os.PathLike, metrics: dict) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(metrics, f, indent=2, sort_keys=True)
+        f.write("\n")

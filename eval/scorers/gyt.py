@@ -1,0 +1,227 @@
+"""GroundingYouTube untrimmed spatio-temporal grounding: IoU+Pointing game and video mAP@0.1..0.5.
+
+Ground truth (default files box_anno.json + ground_seg_3to20.json, whose steps plus "background" are each video's
+query pool in vid2step.json): every segment of the segments file with end >= start is an action instance; its
+annotated seconds are the boxed seconds in [start, end] whose step name equals the segment's sentence (the frames
+of the IoU+Pointing game). A segment with at least one such second whose box is not degenerate (x2 >= x1,
+y2 >= y1; the released file has 18 inverted boxes) is a ground-truth tube (label = sentence), located at those
+seconds; the others are counted (`gt_segments_without_boxes`) and take no part in AP. Seconds inside a segment
+without a (non-degenerate) box are spatially unknown.
+
+Predictions: `/temporal/<vid>` gives each second's label (first maximum; "background" = no action). Each
+`/spatial/<vid>/<id>` (and/or `/points/<vid>/<id>`) group is one detected tube: its query is the class, its
+[start, end] the extent, its score the mean of the class's /temporal column over the extent, its mask at each
+second the thresholded upsampled heatmap. The paper's inference writes one group per maximal run of a predicted
+action label; overlapping tubes are allowed. For the IoU+Pointing game, a second predicted as action L is
+pointed by the best-scoring tube of class L covering it (first group on ties); none is a missing prediction.
+See `eval.metrics.video_ap` for tube IoU and AP, `eval.metrics.spatiotemporal` for IoU+Pointing.
+
+Protocols: paper = masks from max-normalised maps >= 0.01, inclusive ground-truth box pixels; reference = raw
+maps >= 1e-4 and the ground-truth mask shifted one pixel in x, the conventions of the published spatial script
+(no published script exists for this task). Both tube IoU variants are always reported (`map_voxel@t`,
+`map_act@t`); `tube_iou` picks the one behind the main `map@t` keys.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from eval.metrics.boxes import range_area
+from eval.metrics.spatiotemporal import IouPointingCounts, iou_pointing_counts
+from eval.metrics.video_ap import IOU_VARIANTS, Detection, GtTube, video_map
+from eval.predictions import BACKGROUND, Predictions
+from eval.scorers.common import (
+    MissingPredictionsError, ScoreError, check_missing_policy, frame_sizes, mask_options, resolve_file,
+)
+from eval.scorers.gyt_tubes import PredTube, TubeStats, gt_boxes, tube_stats, video_tubes
+from manifests.benchmarks.gyt import load_boxes, load_segments
+
+SUBDIR = "groundingyoutube"
+THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5)
+
+
+@dataclass(frozen=True)
+class GytConfig:
+    benchmark_dir: Path
+    protocol: str = "paper"
+    boxes: str = "box_anno.json"
+    segments: str = "ground_seg_3to20.json"
+    sizes: str | None = None  # JSON {vid: [W, H]}; default id2wh_new.json
+    frame_size: tuple[int, int] | None = None
+    missing: str = "fail"
+    mask_threshold: float | None = None
+    mask_normalise: str | None = None
+    tube_iou: str = "voxel"  # "voxel" | "act"
+
+
+@dataclass(frozen=True)
+class VideoTruth:
+    frame_seconds: np.ndarray  # int [m] annotated action seconds, increasing
+    frame_labels: np.ndarray  # object [m]
+    frame_boxes: np.ndarray  # float [m, 4]
+    tubes: tuple[tuple[str, int, int, np.ndarray], ...]  # (label, start, end, seconds with a located box)
+    spans: np.ndarray  # int [k, 2] inclusive spans of every segment (unknown seconds lie inside)
+    without_boxes: int
+
+
+def _has_extent(box: tuple[float, float, float, float]) -> bool:
+    return box[2] >= box[0] and box[3] >= box[1]
+
+
+def video_truths(cfg: GytConfig) -> tuple[dict[str, VideoTruth], dict]:
+    boxes_path = resolve_file(cfg.benchmark_dir, SUBDIR, cfg.boxes)
+    segments_path = resolve_file(cfg.benchmark_dir, SUBDIR, cfg.segments)
+    boxes = load_boxes(boxes_path)
+    out = {}
+    for vid, segments in load_segments(segments_path).items():
+        by_second = {b.second: b for b in boxes.get(vid, [])}
+        frames, tubes, spans, without = {}, [], [], 0
+        for seg in (s for s in segments if s.end >= s.start):
+            spans.append((seg.start, seg.end))
+            seconds = [t for t in range(seg.start, seg.end + 1)
+                       if t in by_second and by_second[t].step == seg.sentence]
+            frames.update({t: by_second[t] for t in seconds})
+            located = [t for t in seconds if _has_extent(by_second[t].box)]
+            if not located:
+                without += 1
+                continue
+            tubes.append((seg.sentence, seg.start, seg.end, np.array(located, np.int64)))
+        order = sorted(frames)
+        out[vid] = VideoTruth(np.array(order, np.int64), np.array([frames[t].step for t in order], dtype=object),
+                              np.array([frames[t].box for t in order], np.float64).reshape(-1, 4),
+                              tuple(tubes), np.array(spans, np.int64).reshape(-1, 2), without)
+    return out, {"boxes_file": str(boxes_path), "segments_file": str(segments_path)}
+
+
+def _known(truth: VideoTruth, n_sec: int) -> tuple[np.ndarray, np.ndarray]:
+    """(annotated action second, known second) over the n_sec seconds of a video."""
+    gt_frame, covered = np.zeros(n_sec, bool), np.zeros(n_sec, bool)
+    gt_frame[truth.frame_seconds] = True
+    for start, end in truth.spans.tolist():
+        covered[start:end + 1] = True
+    return gt_frame, gt_frame | ~covered
+
+
+def _video_length(vid: str, truth: VideoTruth, preds: Predictions) -> int:
+    pred = preds.temporal.get(vid)
+    last = int(truth.frame_seconds.max()) + 1 if len(truth.frame_seconds) else 0
+    if pred is None:
+        return last
+    if len(pred.scores) < last:
+        raise ScoreError(f"{preds.path}: /temporal/{vid} has {len(pred.scores)} seconds but second {last - 1} is "
+                         "annotated")
+    return len(pred.scores)
+
+
+def _predicted_labels(vid: str, n_sec: int, preds: Predictions) -> np.ndarray:
+    pred = preds.temporal.get(vid)
+    if pred is None:
+        return np.full(n_sec, BACKGROUND, dtype=object)
+    return np.array(pred.labels, dtype=object)[pred.predicted()]
+
+
+def _tube_score(tube: PredTube, preds: Predictions) -> float:
+    """Mean of the tube's class column of /temporal over its seconds."""
+    pred = preds.temporal[tube.video_id]
+    if tube.query not in pred.labels or tube.end >= len(pred.scores):
+        raise ScoreError(f"{preds.path}: tube {tube.video_id}/{tube.segment_id} ({tube.query!r}, seconds "
+                         f"{tube.start}..{tube.end}) is not within the labels and seconds of /temporal/{tube.video_id}")
+    return float(pred.scores[tube.start:tube.end + 1, pred.labels.index(tube.query)].mean())
+
+
+def _pointing(names: np.ndarray, tubes: list[PredTube], stats: list[TubeStats], scores: list[float]) \
+        -> tuple[np.ndarray, np.ndarray]:
+    """Per second: the hit of the best-scoring tube whose class is the predicted label (first tube on ties), and
+    whether any tube of that class covers the second."""
+    hit, covered = np.zeros(len(names)), np.zeros(len(names), bool)
+    for i in sorted(range(len(tubes)), key=lambda i: (scores[i], -i)):  # the best is written last
+        tube = tubes[i]
+        seconds = np.arange(tube.start, tube.end + 1)
+        own = names[seconds] == tube.query
+        hit[seconds[own]], covered[seconds[own]] = stats[i].hit[own], True
+    return hit, covered
+
+
+def _video_outputs(vid: str, truth: VideoTruth, n_sec: int, names: np.ndarray, tubes: list[PredTube],
+                   stats: list[TubeStats], scores: list[float], box_pixels: np.ndarray) \
+        -> tuple[IouPointingCounts, list[Detection], list[GtTube], list[str]]:
+    hit, covered = _pointing(names, tubes, stats, scores)
+    action = names != BACKGROUND
+    lost = [f"{vid}@{t}s:{names[t]}" for t in np.flatnonzero(action & ~covered).tolist()]
+    gt_frame, known = _known(truth, n_sec)
+    label_ok = np.zeros(n_sec, bool)
+    label_ok[truth.frame_seconds] = names[truth.frame_seconds] == truth.frame_labels
+    counts = iou_pointing_counts(gt_frame, known, action, label_ok, hit)
+    pixels = dict(zip(truth.frame_seconds.tolist(), box_pixels.tolist()))
+    gts = [GtTube(vid, label, start, end, secs, np.array([pixels[t] for t in secs.tolist()], np.int64))
+           for label, start, end, secs in truth.tubes]
+    dets = [Detection(vid, t.query, score, t.start, t.end, st.mask_area, st.inter)
+            for t, st, score in zip(tubes, stats, scores)]
+    return counts, dets, gts, lost
+
+
+def score(cfg: GytConfig, preds: Predictions) -> dict:
+    check_missing_policy(cfg.missing)
+    if cfg.tube_iou not in IOU_VARIANTS:
+        raise ValueError(f"unknown tube IoU {cfg.tube_iou!r} (one of {IOU_VARIANTS})")
+    preds.require_task("gyt")
+    truths, info = video_truths(cfg)
+    sizes_file = None if cfg.frame_size else resolve_file(cfg.benchmark_dir, SUBDIR, cfg.sizes or "id2wh_new.json")
+    sizes = frame_sizes(sizes_file, cfg.frame_size, None)
+    mask = mask_options(cfg.protocol, cfg.mask_threshold, cfg.mask_normalise)
+    missing = sorted(set(truths) - set(preds.temporal))
+    if missing and cfg.missing == "fail":
+        raise MissingPredictionsError("videos", missing)
+    boxes = {vid: gt_boxes(t.frame_seconds, t.frame_boxes, sizes.of(vid), mask.box_convention)
+             for vid, t in truths.items()}
+    tubes = {vid: video_tubes(preds, vid) if vid in preds.temporal else [] for vid in truths}
+    flat = [t for vid in truths for t in tubes[vid]]
+    all_stats = tube_stats(flat, boxes, sizes, mask)
+    flat_stats = iter(all_stats)
+    total, detections, gt_tubes, lost = IouPointingCounts(0.0, 0, 0, 0), [], [], []
+    for vid, truth in truths.items():
+        n_sec = _video_length(vid, truth, preds)
+        stats = [next(flat_stats) for _ in tubes[vid]]
+        scores = [_tube_score(t, preds) for t in tubes[vid]]
+        counts, dets, gts, lost_v = _video_outputs(vid, truth, n_sec, _predicted_labels(vid, n_sec, preds),
+                                                   tubes[vid], stats, scores, range_area(boxes[vid].ranges))
+        total = total + counts
+        detections.extend(dets)
+        gt_tubes.extend(gts)
+        lost.extend(lost_v)
+    if lost and cfg.missing == "fail":
+        raise MissingPredictionsError("regions (no tube of the predicted label covers the second)", lost)
+    out = {"task": "gyt", "protocol": cfg.protocol, "frames": total.gt_frames, "videos": len(truths),
+           "iou_pointing": 100.0 * total.correct / total.union if total.union else None,
+           "iou_pointing_accuracy": 100.0 * total.correct / total.gt_frames if total.gt_frames else None,
+           "temporal_accuracy": 100.0 * total.label_correct / total.gt_frames if total.gt_frames else None,
+           "gt_tubes": len(gt_tubes), "gt_segments_without_boxes": sum(t.without_boxes for t in truths.values()),
+           "detections": len(detections), "missing_videos": missing, "action_seconds_without_tube": len(lost),
+           "tube_iou": cfg.tube_iou, "frame_sizes": sizes.source, "mask_threshold": mask.rule.threshold,
+           "mask_normalise": mask.rule.normalise, "box_convention": mask.box_convention, **info}
+    without_region = sum(not st.has_region for st in all_stats)
+    out["tubes_without_region"] = without_region
+    out.update(_map_keys(detections, gt_tubes, cfg.tube_iou, regions=without_region == 0))
+    return out
+
+
+def _map_keys(detections: list[Detection], tubes: list[GtTube], chosen: str, regions: bool) -> dict:
+    """mAP keys of both tube IoU variants (null when some detected second has no region)."""
+    out: dict = {}
+    per_class: dict[str, dict] = defaultdict(dict)
+    for variant in IOU_VARIANTS:
+        means, classes = video_map(detections, tubes, THRESHOLDS, variant) if regions else ({}, {})
+        for th in THRESHOLDS:
+            out[f"map_{variant}@{th}"] = means.get(th)
+            if variant == chosen:
+                out[f"map@{th}"] = means.get(th)
+                for label, aps in classes.items():
+                    per_class[label][f"ap@{th}"] = aps[th]
+        values = [means[th] for th in THRESHOLDS] if regions else []
+        out[f"map_{variant}_mean"] = float(np.mean(values)) if values else None
+    out["map_mean"] = out[f"map_{chosen}_mean"]
+    out["per_class"] = dict(per_class)
+    return out
