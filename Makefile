@@ -61,3 +61,16 @@ bench: setup ## measure extraction speed and memory side by side (decode, encode
 
 clean: ## remove generated data (not .venv)
 	rm -rf $(SAMPLE) $(DATA)/bench
+
+# training (override on the command line: make train STORE=... RUN=... TRAIN_PRESET=paper-clip TRAIN_ARGS="optim.lr=3e-4")
+TRAIN_PRESET ?= tiny
+RUN          ?= $(DATA)/runs/$(TRAIN_PRESET)
+TRAIN_ARGS   ?=
+
+.PHONY: train bench-train
+
+train: setup ## train a head on STORE into RUN (TRAIN_PRESET: tiny, paper-clip, paper-s3d, reference, comma; TRAIN_ARGS: key=value ... or --resume)
+	$(PY) -m trainer.train --store $(STORE) --out $(RUN) --preset $(TRAIN_PRESET) $(TRAIN_ARGS)
+
+bench-train: setup ## trainer speed and memory side by side: naive vs batched attention, training and loader samples/s
+	$(PY) -m trainer.bench --out $(DATA)/bench

@@ -1,0 +1,142 @@
+"""The `train` command's config. Defaults follow the paper (Chen et al. CVPR 2024, CLIP backbone); where the
+paper is silent they take the released code's value. `presets/reference.yaml` sets the released code's
+choices (../shared/research/reference_code_model_notes.md §8). Every paper-vs-code difference is a field.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+PRESET_DIR = Path(__file__).resolve().parent / "presets"
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    encoder: Literal["clip", "s3d"] = "clip"        # which store features train the head
+    expect: dict = field(default_factory=dict)      # partial encoder spec the store must match (else refused)
+    store_fps: float | None = None                  # read only segments extracted at this rate (None: all)
+    window_s: float = 16.0                          # candidate window length (paper: 16 s)
+    anchor: Literal["center", "start"] = "center"   # window centred on the narration, or from its start (code)
+    fps: float | None = 5.0                         # candidate rate; None: every stored row (s3d windows)
+    candidates: int = 80                            # U, padded + masked past the video edges
+    sampling: Literal["per_video", "per_narration"] = "per_video"  # one random narration per video per epoch
+    kinds: tuple[str, ...] = ()                     # caption kinds to train on (empty: all timed captions)
+    batch_size: int = 64                            # global batch over all ranks
+    workers: int = 4                                # DataLoader worker processes
+    prefetch: int = 4                               # batches prefetched per worker
+    caption_cache: int = 32                         # videos whose captions a worker keeps in memory
+
+    def __post_init__(self) -> None:
+        if self.candidates < 1 or self.batch_size < 2 or self.window_s <= 0:
+            raise ValueError("need candidates >= 1, batch_size >= 2 (contrastive) and window_s > 0")
+        if self.fps is not None and self.fps <= 0:
+            raise ValueError(f"fps must be > 0 or null, got {self.fps}")
+        if self.encoder == "s3d" and self.fps is not None:
+            raise ValueError("data.fps must be null for s3d: its candidates are the stored windows")
+
+
+@dataclass(frozen=True)
+class SelectionConfig:
+    method: Literal["sinkhorn", "topk", "none"] = "sinkhorn"  # Table 5: Sinkhorn, top-T by similarity, none
+    keep: int = 16                                  # T frames kept (paper 16, code 8)
+    text: Literal["words", "sentence"] = "words"    # local T (word tokens) or global T (sentence vector)
+    video: Literal["frames", "regions"] = "frames"  # global V (frame vectors) or local V (grid tokens)
+    space: Literal["projected", "raw"] = "projected"  # via the global projections (paper) or frozen features (code)
+    normalize: bool = True                          # cosine similarity (code) instead of dot product
+    epsilon: float = 0.05                           # entropic smoothing of Q = diag(a) exp(P/eps) diag(b)
+    iterations: int = 50                            # Sinkhorn-Knopp row/column scalings
+    mask_padding: bool = True                       # padding words get no mass (code: all 20 positions used)
+    score: Literal["similarity", "peak", "per_word"] = "similarity"  # how a frame's plan row ranks it
+
+    def __post_init__(self) -> None:
+        if self.keep < 1 or self.epsilon <= 0 or self.iterations < 1:
+            raise ValueError("need keep >= 1, epsilon > 0 and iterations >= 1")
+
+
+@dataclass(frozen=True)
+class HeadConfig:
+    name: str = "stg"                               # registry name (trainer.heads.HEADS)
+    variant: Literal["full", "tiny"] = "full"       # tiny: the registry's small sizes (tests)
+    dim: int = 512                                  # joint space d
+    heads: int = 1                                  # attention heads of each self-attention
+    layers: tuple[str, ...] = ("cross", "self", "cross")  # local stack, first to last
+    train_score: Literal["scaled_dot", "dot", "cosine"] = "scaled_dot"  # cross-attention logits in training
+    eval_score: Literal["scaled_dot", "dot", "cosine"] = "scaled_dot"   # ... in eval mode (code: dot)
+    train_residual: Literal["none", "all", "all_but_first"] = "all_but_first"  # cross layers with a residual
+    eval_residual: Literal["none", "all", "all_but_first"] = "all_but_first"   # (code eval: none)
+    global_frames: Literal["selected", "all"] = "selected"  # global video vector from the T selected or all U
+    global_pool: Literal["mean", "max"] = "mean"    # pooling of frame vectors into the clip vector
+    global_text: Literal["sentence", "max_words"] = "sentence"  # EOT/sentence vector or max over word tokens
+    word_values: bool = False                       # value MLP of CoMMA's word-level loss (eq. 6)
+    pair_chunk: int = 0                             # videos per checkpointed chunk of the pairwise stack (0: off)
+
+    def __post_init__(self) -> None:
+        bad = [x for x in self.layers if x not in ("cross", "self")]
+        if bad or not self.layers:
+            raise ValueError(f"layers must be a non-empty list of 'cross'/'self', got {list(self.layers)}")
+        if self.dim % self.heads:
+            raise ValueError(f"dim {self.dim} is not divisible by heads {self.heads}")
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    form: Literal["symmetric", "milnce"] = "symmetric"  # eq. 1 (two softmaxes) or code MIL-NCE (one, positive twice)
+    margin: float = 0.0                             # delta subtracted from positive scores (paper gives no value)
+    temperature: float = 1.0                        # scores divided by it (papers and code: none)
+    normalize: bool = False                         # L2-normalise embeddings before the dot product
+    global_weight: float = 1.0                      # L_global (0 drops the term)
+    local_weight: float = 1.0                       # L_local, sentence level
+    word_weight: float = 0.0                        # CoMMA eq. 6 word-level loss (needs head.word_values)
+    local_group: int = 0                            # local loss over groups of this many samples (0: batch; code 16)
+    group_reduce: Literal["sum", "mean"] = "mean"   # combine group losses (code: sum of 4)
+
+    def __post_init__(self) -> None:
+        if self.temperature <= 0 or self.local_group < 0:
+            raise ValueError("need temperature > 0 and local_group >= 0")
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    name: Literal["adam", "adamw"] = "adam"         # paper: Adam; code: AdamW (weight decay 0.01)
+    lr: float = 1e-4
+    weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    schedule: Literal["cosine", "constant"] = "cosine"  # after warmup, per step
+    warmup_steps: int = 5000                        # linear warmup from 0 (code: 5000)
+    clip_grad: float = 0.0                          # max global grad norm (0: off)
+    epochs: int = 10
+    max_steps: int = 0                              # stop after this many steps (0: epochs x steps per epoch)
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    """Settings that do not change the numbers; the only ones `--resume` accepts as overrides."""
+    device: str = "auto"                            # auto: cuda:LOCAL_RANK when available, else cpu
+    workers: int | None = None                      # overrides data.workers
+    log_every: int = 10                             # steps between metrics lines
+    checkpoint_every: int = 0                       # steps between checkpoints (0: each epoch end)
+    keep_checkpoints: int = 2                       # newest step checkpoints kept
+    progress: bool = True                           # tqdm bar
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    seed: int = 1
+    precision: Literal["auto", "float32", "bf16"] = "auto"  # auto: bf16 autocast on GPU, float32 on CPU
+    data: DataConfig = field(default_factory=DataConfig)
+    selection: SelectionConfig = field(default_factory=SelectionConfig)
+    head: HeadConfig = field(default_factory=HeadConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+
+    def __post_init__(self) -> None:
+        if self.loss.word_weight > 0 and not self.head.word_values:
+            raise ValueError("loss.word_weight > 0 needs head.word_values=true (the value MLP of eq. 6)")
+        if self.selection.keep > self.data.candidates:
+            raise ValueError(f"selection.keep={self.selection.keep} > data.candidates={self.data.candidates}")
+        if self.loss.local_group and self.data.batch_size % self.loss.local_group:
+            raise ValueError(f"data.batch_size={self.data.batch_size} is not a multiple of "
+                             f"loss.local_group={self.loss.local_group}")
