@@ -38,11 +38,12 @@ class DecodeError(FFmpegError):
 
 @dataclass(frozen=True)
 class Stream:
-    """One sampled view of the segment: frames at `fps`, `size`x`size`, resized by `resize`."""
+    """One sampled view of the segment: frames at `fps`, `size`x`size`, resized by `resize`
+    (`size=None`: the frames as displayed, unscaled, e.g. for drawing on them)."""
 
     name: str
     fps: float
-    size: int = 224
+    size: int | None = 224
     resize: str = "center-crop"  # short side to `size`, centre crop; "squash": aspect-distorting scale
 
     def __post_init__(self):
@@ -54,6 +55,8 @@ class Stream:
     def filters(self, first_ts: float) -> str:
         sample = f"fps={self.fps:.9g}:start_time={first_ts:.6f}:round=up"
         s = self.size
+        if s is None:
+            return f"{sample},format=rgb24"
         if self.resize == "squash":
             scale = f"scale={s}:{s}:flags=bicubic"
         else:
@@ -152,8 +155,12 @@ class SegmentDecoder:
         return self
 
     # ---- reader threads -------------------------------------------------------------------------
+    def _shape(self, s: Stream) -> tuple[int, int, int]:
+        return (self.info.height, self.info.width, 3) if s.size is None else (s.size, s.size, 3)
+
     def _read_stream(self, s: Stream, fd: int) -> None:
-        frame_bytes = s.size * s.size * 3
+        shape = self._shape(s)
+        frame_bytes = shape[0] * shape[1] * 3
         want = self.report.expected[s.name]
         count = 0
         with os.fdopen(fd, "rb", buffering=0) as pipe:
@@ -162,7 +169,7 @@ class SegmentDecoder:
                 n = len(buf) // frame_bytes
                 n = min(n, want - count)  # ffmpeg may emit one frame when zero were wanted
                 if n > 0:
-                    frames = np.frombuffer(buf[: n * frame_bytes], np.uint8).reshape(n, s.size, s.size, 3)
+                    frames = np.frombuffer(buf[: n * frame_bytes], np.uint8).reshape(n, *shape)
                     self._queue.put((s.name, frames))
                     count += n
                 if len(buf) < frame_bytes * self.chunk:
@@ -227,6 +234,6 @@ def decode_all(info: VideoInfo, streams: list[Stream], start: float = 0.0, end: 
     with SegmentDecoder(info, streams, start, end, **kw) as dec:
         for name, frames in dec:
             parts[name].append(frames)
-    out = {k: (np.concatenate(v) if v else np.zeros((0, s.size, s.size, 3), np.uint8))
+    out = {k: (np.concatenate(v) if v else np.zeros((0, *dec._shape(s)), np.uint8))
            for (k, v), s in zip(parts.items(), streams)}
     return out, dec.report

@@ -96,6 +96,14 @@ def test_odd_tiny_and_portrait_sizes(tmp_path, w, h):
         assert [colour_index(f) for f in out[name]] == [0, 1]
 
 
+def test_native_size_stream_keeps_the_displayed_frame(tmp_path):
+    info = probe(rotate_metadata(colour_video(tmp_path / "v.mp4", seconds=2, fps=10, width=36, height=20),
+                                 tmp_path / "r.mp4", 90))
+    out, _ = decode_all(info, [Stream("native", 1, None), Stream("small", 1, 32)])
+    assert out["native"].shape == (2, 36, 20, 3) and out["small"].shape == (2, 32, 32, 3)
+    assert [colour_index(f) for f in out["native"]] == [0, 1]
+
+
 def test_center_crop_cuts_the_sides_squash_keeps_them(tmp_path):
     frames = np.zeros((5, 100, 300, 3), np.uint8)
     frames[:, :, :100] = [255, 0, 0]
