@@ -74,3 +74,29 @@ train: setup ## train a head on STORE into RUN (TRAIN_PRESET: tiny, paper-clip, 
 
 bench-train: setup ## trainer speed and memory side by side: naive vs batched attention, training and loader samples/s
 	$(PY) -m trainer.bench --out $(DATA)/bench
+
+# evaluation: inference of the trained head in RUN on the benchmark videos' features in STORE, then scoring
+# against the annotation files in BENCH (make eval-gyt RUN=data/runs/x STORE=data/gyt.zarr BENCH=data/benchmarks
+# PROTOCOL=reference EVAL_ARGS="--missing miss temporal.threshold=0.6"); writes RUN/eval/<task>-<protocol>/
+BENCH     ?= $(DATA)/benchmarks
+PROTOCOL  ?= paper
+EVAL_ARGS ?=
+
+define eval_task
+	@test -d "$(BENCH)" || { echo "error: BENCH=$(BENCH) is not a directory: set BENCH to the folder holding the benchmark annotation files (e.g. a synthetic world's test/benchmarks from python -m manifests.synth)" >&2; exit 2; }
+	$(PY) -m eval.run $(1) --run $(RUN) --store $(STORE) --benchmark-dir $(BENCH) --protocol $(PROTOCOL) $(EVAL_ARGS)
+endef
+
+.PHONY: eval-gyt eval-gyt-spatial eval-yc eval-myt
+
+eval-gyt: setup ## GroundingYouTube untrimmed spatio-temporal grounding of RUN on STORE (BENCH, PROTOCOL, EVAL_ARGS)
+	$(call eval_task,gyt)
+
+eval-gyt-spatial: setup ## GroundingYouTube spatial grounding with ground-truth segments (BENCH, PROTOCOL, EVAL_ARGS)
+	$(call eval_task,gyt-spatial)
+
+eval-yc: setup ## YouCook2-Interactions pointing game (frame sizes other than 640x360: EVAL_ARGS="--sizes F")
+	$(call eval_task,youcook)
+
+eval-myt: setup ## MiningYouTube temporal alignment: IoU, IoD, MoF (BENCH, PROTOCOL, EVAL_ARGS)
+	$(call eval_task,mining)

@@ -1,24 +1,38 @@
-"""Annotation-only baselines, written as predictions files and scored by the same scorers.
+"""Baselines, written as predictions files and scored by the same scorers: annotation-only priors, and the
+similarity of the frozen features (no trained head).
 
-    python -m eval.baselines {centre,uniform} --benchmark {gyt,youcook,mining} --benchmark-dir DIR --out P
-        [--protocol paper|reference] [--boxes F --segments F] [--sizes F | --frame-size WxH] [--grid 7]
+    python -m eval.baselines {centre,centre-cell,uniform} --task {gyt-spatial,youcook,mining} --benchmark-dir DIR
+        --out P [--protocol paper|reference] [--boxes F --segments F] [--sizes F | --frame-size WxH] [--grid 7]
+    python -m eval.baselines global-sim --task {gyt,gyt-spatial,youcook,mining} --store STORE --benchmark-dir DIR
+        --out P [--encoder clip|s3d] [--protocol ...] [--missing fail|miss] [eval.infer's encoder options]
+        [key=value ...]
 
-- centre (gyt, youcook): the centre pixel (W/2, H/2) of every frame as a /points prediction (CoMMA's centre
+`--task` takes the scorer's task names; the older `--benchmark {gyt,youcook,mining}` still works, with `gyt`
+meaning gyt-spatial.
+
+- centre (gyt-spatial, youcook): the centre pixel (W/2, H/2) of every frame as a /points prediction (CoMMA's centre
   prior: "we return the center pixel for each frame"); a point has no region, so region metrics are null. This is
   the prior of the published annotation-only figures (67.15 % on GYT at 640x480, 28.85 % on YC-Inter).
-- centre-cell (gyt, youcook): a --grid x --grid heatmap (default 7, the model's resolution) peaked at its centre
+- centre-cell (gyt-spatial, youcook): a --grid x --grid heatmap (default 7, the model's resolution) peaked at its centre
   cell, as a /spatial prediction: what a model that always attends the centre would score. Upsampled, its first
   maximum is not the centre pixel (e.g. (320, 239) at 640x480), and its mask gives region metrics.
-- uniform (gyt, youcook): a point drawn uniformly from the frame, written as a /points group with
+- uniform (gyt-spatial, youcook): a point drawn uniformly from the frame, written as a /points group with
   distribution="uniform": the scorer uses its expected value (the share of the frame inside the box), not a
   sample; its region is the whole frame.
 - uniform (mining): equal scores for every label, so the alignment follows the transcript and the length model
   alone. The centre prior is spatial and has no mining counterpart.
+- global-sim (every task; the paper's CLIP and MIL-NCE baselines, appendix 8.3): the inference of
+  eval.infer with the frozen features in place of a head (eval.inference.grounders.FrozenGrounder): per second
+  the cosine of the frame's global feature with each label's sentence feature gives the temporal scores
+  (mapped and thresholded as for a head, `temporal.*`), and per grid cell the cosine of the cell's token with
+  the query's sentence feature gives the heatmaps (frame-query and region-query similarity). Label and query
+  texts are encoded by the store's encoder, rebuilt from its spec. CLIP features share one space; S3D's go
+  through MIL-NCE's own projections. The paper masks these maps at cosine 0.5: score with
+  `--mask-normalise none --mask-threshold 0.5` for that rule.
 
-`--benchmark gyt` is the GroundingYouTube spatial-grounding task (ground-truth segments given; scored by
-`python -m eval.score gyt-spatial`). The untrimmed task needs temporal predictions, which no annotation-only
-prior provides. The queries come from the scorers' own query plans, so the file answers exactly what the
-scorer asks for the same files and protocol.
+The untrimmed GroundingYouTube task (`gyt`) needs temporal predictions, which no annotation-only prior
+provides. The queries come from the scorers' own query plans, so the file answers exactly what the scorer asks
+for the same files and protocol.
 """
 from __future__ import annotations
 
@@ -28,13 +42,23 @@ from pathlib import Path
 
 import numpy as np
 
+from eval.infer import (
+    USER_ERRORS, add_session_args, config_from_args, encoder_options, predict, report,
+)
+from eval.inference.context import frozen_session
 from eval.predictions import BACKGROUND, PredictionsMeta, PredictionsWriter
 from eval.scorers import gyt_spatial, mining, youcook
 from eval.scorers.common import FrameSizes, parse_frame_size
 from eval.scorers.spatial import SpatialQuery
 
-BASELINES = ("centre", "centre-cell", "uniform")
-BENCHMARKS = ("gyt", "youcook", "mining")
+PRIORS = ("centre", "centre-cell", "uniform")
+BASELINES = (*PRIORS, "global-sim")
+BENCHMARKS = ("gyt", "youcook", "mining")  # legacy --benchmark names: gyt = gyt-spatial
+TASKS = ("gyt", "gyt-spatial", "youcook", "mining")
+
+
+class BaselineError(ValueError):
+    """A baseline asked for something it cannot give (the message says what to use instead)."""
 
 
 def centre_cell_heatmap(grid: int) -> np.ndarray:
@@ -75,7 +99,9 @@ def write_mining_uniform(out: Path, cfg: mining.MiningConfig, protocol: str) -> 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m eval.baselines", description=__doc__.split("\n\n")[0])
     p.add_argument("baseline", choices=BASELINES)
-    p.add_argument("--benchmark", required=True, choices=BENCHMARKS)
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--task", choices=TASKS, help="the scorer task the file is for")
+    which.add_argument("--benchmark", choices=BENCHMARKS, help="older spelling of --task (gyt = gyt-spatial)")
     p.add_argument("--benchmark-dir", required=True, type=Path, help="folder holding the annotation files")
     p.add_argument("--out", required=True, type=Path, help="predictions file to write (.h5)")
     p.add_argument("--protocol", default="paper", choices=("paper", "reference"),
@@ -85,17 +111,20 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--sizes", help="JSON {video_id: [W, H]} (gyt default id2wh_new.json; youcook default 640x360)")
     p.add_argument("--frame-size", type=parse_frame_size, help="one WxH for every video, e.g. 640x480")
     p.add_argument("--grid", type=int, default=7, help="heatmap size of centre-cell (default 7)")
+    p.add_argument("--encoder", default="clip", choices=("clip", "s3d"), help="global-sim: store features to compare")
+    add_session_args(p, store_required=False)  # global-sim: the store, inference preset and text encoder
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    if args.benchmark == "mining":
+def write_prior(args: argparse.Namespace, task: str) -> None:
+    if task == "mining":
         if args.baseline != "uniform":
-            print("the centre priors are spatial; MiningYouTube is temporal: use 'uniform'", file=sys.stderr)
-            return 2
+            raise BaselineError("the centre priors are spatial; MiningYouTube is temporal: use 'uniform'")
         write_mining_uniform(args.out, mining.MiningConfig(args.benchmark_dir, args.protocol), args.protocol)
-    elif args.benchmark == "gyt":
+    elif task == "gyt":
+        raise BaselineError("the untrimmed gyt task needs temporal predictions, which no annotation-only prior gives: "
+                         "use --task gyt-spatial, or the global-sim baseline")
+    elif task == "gyt-spatial":
         cfg = gyt_spatial.GytSpatialConfig(args.benchmark_dir, args.protocol, args.boxes, args.segments,
                                            args.sizes, args.frame_size)
         plan, info = gyt_spatial.query_plan(cfg)
@@ -106,6 +135,30 @@ def main(argv: list[str] | None = None) -> int:
         plan, info = youcook.query_plan(cfg)
         write_spatial_prior(args.out, args.baseline, "youcook", args.protocol, [q for q, _ in plan],
                             youcook.sizes_for(cfg), info, args.grid)
+
+
+def global_sim(args: argparse.Namespace, task: str) -> dict:
+    if not args.store:
+        raise BaselineError("global-sim needs --store (the features of the benchmark videos)")
+    cfg = config_from_args(args)
+    session = frozen_session(args.store, args.encoder, cfg, encoder_options(args), args.missing)
+    return predict(session, args, task, args.out, cfg)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_intermixed_args(argv)
+    task = args.task or ("gyt-spatial" if args.benchmark == "gyt" else args.benchmark)
+    try:
+        if args.baseline == "global-sim":
+            summary = global_sim(args, task)
+            print(report(summary))
+        else:
+            if args.overrides or args.store:
+                raise BaselineError(f"{args.baseline} reads annotations only: --store and key=value do not apply")
+            write_prior(args, task)
+    except (BaselineError, *USER_ERRORS) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(f"wrote {args.out}")
     return 0
 

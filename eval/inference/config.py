@@ -1,0 +1,84 @@
+"""The inference config (`python -m eval.infer`, `python -m eval.run`, `python -m eval.baselines global-sim`).
+
+One frozen dataclass tree read with trainer.config's mechanism: defaults <- a preset of `presets/` (`paper`,
+`reference`; chosen by --protocol unless --preset is given) <- `key=value` overrides, unknown keys are errors.
+Every threshold and choice of the inference is a field here; eval/README.md explains each.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from trainer.config import load_config
+
+PRESET_DIR = Path(__file__).resolve().parent / "presets"
+
+
+@dataclass(frozen=True)
+class TextConfig:
+    template: str = "{}"            # query text = template.format(label), e.g. "a video of {}"
+    underscores: bool = True        # "beat_egg" -> "beat egg" before encoding (the published loaders' replace)
+
+    def __post_init__(self) -> None:
+        if "{}" not in self.template:
+            raise ValueError(f"text.template must contain '{{}}', got {self.template!r}")
+
+
+@dataclass(frozen=True)
+class SpatialConfig:
+    chunk: int = 16                 # store rows (1-fps frames, or S3D windows) per rollout chunk (code: 16)
+    attention: Literal["checkpoint", "paper", "reference"] = "checkpoint"  # eval-mode attention: the head's
+                                    # head.eval_score/eval_residual, or paper (scaled_dot, all_but_first) /
+                                    # reference (dot, none: the released eval branch)
+    padding: Literal["mask", "black"] = "mask"  # last chunk: masked padding rows (paper), or the features of
+                                    # black frames as real inputs, seconds start..end-1 chunked as the published
+                                    # loaders do, and the black frame's map written as `padding` (reference)
+    batch_chunks: int = 32          # chunks per forward pass (memory bound)
+
+    def __post_init__(self) -> None:
+        if self.chunk < 1 or self.batch_chunks < 1:
+            raise ValueError("spatial.chunk and spatial.batch_chunks must be >= 1")
+
+
+@dataclass(frozen=True)
+class TemporalConfig:
+    source: Literal["auto", "global", "local"] = "auto"  # per-second similarity of the global embeddings
+                                    # (stg), or CoMMA's local score <mean regions, mean words> per frame;
+                                    # auto: global when the head has a global branch, else local
+    mapping: Literal["raw", "affine", "minmax", "softmax"] = "minmax"  # similarity -> score, see README
+    threshold: float = 0.5          # background score: a second whose best label scores below it is background
+    temperature: float = 0.1        # softmax mapping: softmax(similarity / temperature) over the pool
+    smooth: int = 1                 # moving average of the scores over this many seconds (odd; 1 = per frame)
+    mining_temperature: float = 0.1  # mining: written scores are log_softmax(score / this) over the labels
+
+    def __post_init__(self) -> None:
+        if self.smooth < 1 or self.smooth % 2 == 0:
+            raise ValueError(f"temporal.smooth must be an odd number >= 1, got {self.smooth}")
+        if self.temperature <= 0 or self.mining_temperature <= 0:
+            raise ValueError("temporal.temperature and temporal.mining_temperature must be > 0")
+
+
+@dataclass(frozen=True)
+class InferConfig:
+    fps: float = 1.0                # read store segments extracted at this rate (evaluation sets: 1 fps)
+    device: str = "auto"            # auto: cuda when available, else cpu
+    progress: bool = True           # tqdm bar over videos
+    text: TextConfig = field(default_factory=TextConfig)
+    spatial: SpatialConfig = field(default_factory=SpatialConfig)
+    temporal: TemporalConfig = field(default_factory=TemporalConfig)
+
+    def __post_init__(self) -> None:
+        if self.fps <= 0:
+            raise ValueError(f"fps must be > 0, got {self.fps}")
+
+
+def load_infer_config(protocol: str = "paper", preset: str | None = None,
+                      overrides: tuple[str, ...] | list[str] = ()) -> InferConfig:
+    """The preset named after the protocol (or `preset`: a name in presets/ or a .yaml path), then overrides."""
+    return load_config(InferConfig, preset or protocol, list(overrides), PRESET_DIR)
+
+
+def query_text(label: str, cfg: TextConfig) -> str:
+    """The text encoded for a label or query as written in the annotation files."""
+    return cfg.template.format(label.replace("_", " ") if cfg.underscores else label)

@@ -1,0 +1,210 @@
+"""Inference per scorer task: a session (store + method) and the benchmark's annotation files -> the groups
+of a predictions file, exactly those the scorer asks for (the scorers' own query plans and video lists).
+
+- gyt-spatial, youcook: one `/spatial` group per query of `query_plan`: heatmaps of the query text over the
+  query's seconds (eval.inference.spatial).
+- gyt: per video of the segments file, `/temporal` scores over its vid2step.json pool (eval.inference.temporal)
+  and one `/spatial` tube per maximal run of a predicted action label, localising that label.
+- mining: per .srt video, `/temporal` log-probabilities over its transcript labels and background.
+A video without features (or too few seconds) fails the run under `missing="fail"`; under "miss" its groups
+are left out and listed (`missing`), and the scorer's `--missing miss` scores them as misses.
+"""
+from __future__ import annotations
+
+import math
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from eval.inference.config import query_text
+from eval.inference.context import Session
+from eval.inference.errors import InferenceError
+from eval.inference.features import MissingFeatures, VideoFeatures, load_video
+from eval.inference.spatial import SpanRequest, span_heatmaps
+from eval.inference.temporal import action_labels, label_runs, log_probabilities, map_similarity, pool_scores
+from eval.predictions import BACKGROUND, PredictionsMeta, PredictionsWriter
+from eval.scorers import gyt, gyt_spatial, mining, youcook
+from eval.scorers.common import resolve_file
+from eval.scorers.spatial import SpatialQuery
+from manifests.benchmarks.gyt import load_vid2step
+
+TASKS = ("gyt", "gyt-spatial", "youcook", "mining")
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    task: str
+    benchmark_dir: Path
+    protocol: str = "paper"
+    boxes: str | None = None        # gyt, gyt-spatial, youcook: annotation file overrides (scorer defaults)
+    segments: str | None = None
+    pools: str = "vid2step.json"    # gyt: each video's label pool
+
+
+@dataclass
+class Output:
+    """Everything a predictions file will hold (written at the end, so its metadata can list the misses)."""
+    spatial: list[tuple] = field(default_factory=list)    # add_spatial arguments
+    temporal: list[tuple] = field(default_factory=list)   # add_temporal arguments
+    missing: dict[str, str] = field(default_factory=dict)  # video or video/segment -> reason
+    counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    files: dict = field(default_factory=dict)
+
+
+def _videos(session: Session, ids: list[str], desc: str):
+    return tqdm(ids, desc=desc, unit="video", disable=not session.cfg.progress, leave=False)
+
+
+def _load(session: Session, vid: str, need_seconds: int = 0) -> VideoFeatures:
+    video = load_video(session.store, vid, session.encoder, session.cfg.fps)
+    have = video.covered_seconds()
+    if have < need_seconds:
+        raise MissingFeatures(vid, f"features cover {have} s but the annotation needs {need_seconds} s")
+    return video
+
+
+# ---------------------------------------------------------------------------------------------- spatial tasks
+def spatial_plan(bench: Benchmark) -> tuple[list[SpatialQuery], dict]:
+    files = {k: v for k, v in (("boxes", bench.boxes), ("segments", bench.segments)) if v is not None}
+    if bench.task == "gyt-spatial":
+        cfg = gyt_spatial.GytSpatialConfig(bench.benchmark_dir, bench.protocol, **files)
+        plan, info = gyt_spatial.query_plan(cfg)
+    else:
+        plan, info = youcook.query_plan(youcook.YouCookConfig(bench.benchmark_dir, bench.protocol, **files))
+    return [q for q, _ in plan], info
+
+
+def infer_spatial(session: Session, bench: Benchmark) -> Output:
+    queries, files = spatial_plan(bench)
+    out = Output(files=files)
+    by_video: dict[str, list[SpatialQuery]] = defaultdict(list)
+    for q in queries:
+        by_video[q.video_id].append(q)
+    texts_list = list(dict.fromkeys(query_text(q.query, session.cfg.text) for q in queries))
+    index = {t: i for i, t in enumerate(texts_list)}
+    texts = session.texts(texts_list) if texts_list else None
+    present = session.check_present(list(by_video), out.missing)
+    for vid in set(by_video) - set(present):  # spatial misses are per query, as the scorer counts them
+        reason = out.missing.pop(vid)
+        out.missing.update({f"{vid}/{q.segment_id}": reason for q in by_video[vid]})
+    for vid in _videos(session, present, bench.task):
+        video = _load(session, vid)
+        ready = []
+        for q in by_video[vid]:
+            try:
+                video.locate(np.arange(q.start, q.end + 1))
+                ready.append(q)
+            except MissingFeatures as exc:
+                session.miss(out.missing, [f"{vid}/{q.segment_id}"], exc)
+        requests = [SpanRequest(q.start, q.end, index[query_text(q.query, session.cfg.text)], True) for q in ready]
+        maps = span_heatmaps(session.grounder, video, requests, texts, session.cfg.spatial, session.black,
+                             session.device) if requests else []
+        for q, (heat, padding) in zip(ready, maps):
+            out.spatial.append((vid, q.segment_id, q.start, q.end, q.query, heat, padding))
+        out.counts["queries"] += len(ready)
+        out.counts["seconds"] += sum(q.end - q.start + 1 for q in ready)
+    out.counts["videos"] = len(by_video)
+    return out
+
+
+# --------------------------------------------------------------------------------------------- temporal tasks
+def video_scores(session: Session, video: VideoFeatures, pool: list[str]) -> np.ndarray:
+    """/temporal scores [seconds, len(pool)] of a whole video (background column = the threshold)."""
+    actions = action_labels(pool)
+    texts = session.texts([query_text(a, session.cfg.text) for a in actions])
+    rows, _ = video.locate(np.arange(video.covered_seconds()))
+    sim = session.grounder.similarity(video, texts)[rows]
+    cfg = session.cfg.temporal
+    return pool_scores(map_similarity(sim, cfg, session.grounder.similarity_kind), pool, cfg.threshold)
+
+
+def _tubes(session: Session, video: VideoFeatures, pool: list[str], scores: np.ndarray, out: Output) -> None:
+    runs = label_runs(scores, pool)
+    if not runs:
+        return
+    labels = list(dict.fromkeys(label for label, _, _ in runs))
+    texts = session.texts([query_text(label, session.cfg.text) for label in labels])
+    requests = [SpanRequest(a, b, labels.index(label), False) for label, a, b in runs]
+    maps = span_heatmaps(session.grounder, video, requests, texts, session.cfg.spatial, session.black,
+                         session.device)
+    for i, ((label, a, b), (heat, _)) in enumerate(zip(runs, maps)):
+        out.spatial.append((video.video_id, str(i), a, b, label, heat, None))
+    out.counts["tubes"] += len(runs)
+
+
+def infer_gyt(session: Session, bench: Benchmark) -> Output:
+    cfg = gyt.GytConfig(bench.benchmark_dir, bench.protocol,
+                        **{k: v for k, v in (("boxes", bench.boxes), ("segments", bench.segments)) if v})
+    truths, files = gyt.video_truths(cfg)
+    pools_path = resolve_file(bench.benchmark_dir, gyt.SUBDIR, bench.pools)
+    pools = load_vid2step(pools_path)
+    without = sorted(set(truths) - set(pools))
+    if without:
+        raise InferenceError(f"{pools_path} gives no label pool for {len(without)} video(s) of "
+                             f"{files['segments_file']}: {without[:10]}")
+    out = Output(files={**files, "pools_file": str(pools_path)})
+    for vid in _videos(session, session.check_present(list(truths), out.missing), bench.task):
+        frames = truths[vid].frame_seconds
+        try:
+            video = _load(session, vid, int(frames.max()) + 1 if len(frames) else 0)
+        except MissingFeatures as exc:
+            session.miss(out.missing, [vid], exc)
+            continue
+        scores = video_scores(session, video, pools[vid])
+        out.temporal.append((vid, pools[vid], scores))
+        _tubes(session, video, pools[vid], scores, out)
+        out.counts["seconds"] += len(scores)
+    out.counts["videos"] = len(truths)
+    return out
+
+
+def infer_mining(session: Session, bench: Benchmark) -> Output:
+    cfg = mining.MiningConfig(bench.benchmark_dir, bench.protocol)
+    folder = mining.annotation_dir(cfg)
+    videos = mining.load_srt_dir(folder)
+    out = Output(files={"annotations": str(folder)})
+    for vid in _videos(session, session.check_present(list(videos), out.missing), bench.task):
+        segments = videos[vid]
+        need = max((math.ceil(s.end - 0.5) for s in segments), default=0)  # the scorer's middle-of-second rule
+        try:
+            video = _load(session, vid, need)
+        except MissingFeatures as exc:
+            session.miss(out.missing, [vid], exc)
+            continue
+        pool = sorted({s.label for s in segments} | {BACKGROUND})
+        scores = video_scores(session, video, pool)
+        out.temporal.append((vid, pool, log_probabilities(scores, session.cfg.temporal.mining_temperature)))
+        out.counts["seconds"] += len(scores)
+    out.counts["videos"] = len(videos)
+    return out
+
+
+RUNNERS = {"gyt": infer_gyt, "gyt-spatial": infer_spatial, "youcook": infer_spatial, "mining": infer_mining}
+
+
+def run_inference(session: Session, bench: Benchmark, out_path: Path, metadata: dict) -> dict:
+    """Infer `bench.task` and write the predictions file; returns the summary (counts, misses, timings)."""
+    if bench.task not in RUNNERS:
+        raise InferenceError(f"unknown task {bench.task!r} (one of {TASKS})")
+    t0 = time.perf_counter()
+    out = RUNNERS[bench.task](session, bench)
+    elapsed = time.perf_counter() - t0
+    summary = {"task": bench.task, "protocol": bench.protocol, "method": session.grounder.method,
+               "predictions": str(out_path), **dict(out.counts), "missing": dict(out.missing),
+               "missing_videos": sorted({item.split("/")[0] for item in out.missing}),
+               "missing_policy": session.missing_policy, "seconds_elapsed": round(elapsed, 3),
+               "benchmark_files": out.files}
+    meta = PredictionsMeta(bench.task, session.grounder.method, bench.protocol,
+                           {**metadata, **session.info, "inference": {k: v for k, v in summary.items()
+                                                                     if k != "predictions"}})
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    with PredictionsWriter(out_path, meta) as writer:
+        for args in out.temporal:
+            writer.add_temporal(*args)
+        for args in out.spatial:
+            writer.add_spatial(*args)
+    return summary

@@ -1,0 +1,107 @@
+"""Inference and scoring in one command (what `make eval-gyt`, `make eval-yc`, `make eval-myt` run).
+
+    python -m eval.run {gyt,gyt-spatial,youcook,mining} --run RUN_DIR --store STORE --benchmark-dir DIR
+        [--protocol paper|reference] [--missing fail|miss] [--out-dir D] [inference options of eval.infer]
+        [--sizes F | --frame-size WxH] [--mask-threshold T] [--mask-normalise max|none] [--tube-iou voxel|act]
+        [--lengths F] [--classes F] [--temperature T] [key=value ...]
+
+Writes D/predictions.h5 and D/metrics.json (default D = RUN_DIR/eval/<task>-<protocol>), prints the scorer's
+table and the inference summary; the last stdout line is the metrics JSON (the scorer's keys plus `inference`:
+counts, misses and timings, and `run`: checkpoint and step). The same `--missing` policy governs both halves:
+`fail` stops at the first video without features, `miss` leaves it out of the predictions and the scorer
+counts it as a miss in every denominator.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import sys
+from pathlib import Path
+
+from eval import score
+from eval.infer import USER_ERRORS, add_common_args, config_from_args, encoder_options, predict, report
+from eval.inference.context import head_session
+from eval.scorers.common import write_json
+
+SCORER_OPTIONS = ("sizes", "frame_size", "mask_threshold", "mask_normalise", "tube_iou", "lengths", "classes",
+                  "temperature", "boxes", "segments")
+
+
+def run_dir_of(run: str | Path) -> Path:
+    """The run directory of a run dir or of one of its checkpoint files."""
+    path = Path(run)
+    if path.is_dir():
+        return path
+    return path.parent.parent if path.parent.name == "checkpoints" else path.parent
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m eval.run", description=__doc__.split("\n\n")[0])
+    add_common_args(p)
+    p.add_argument("--run", required=True, help="training run directory or checkpoint file")
+    p.add_argument("--out-dir", type=Path, help="where predictions.h5 and metrics.json go "
+                                                "(default RUN_DIR/eval/<task>-<protocol>)")
+    g = p.add_argument_group("scoring (see python -m eval.score --help)")
+    g.add_argument("--sizes")
+    g.add_argument("--frame-size")
+    g.add_argument("--mask-threshold")
+    g.add_argument("--mask-normalise", choices=("max", "none"))
+    g.add_argument("--tube-iou", choices=("voxel", "act"))
+    g.add_argument("--lengths")
+    g.add_argument("--classes")
+    g.add_argument("--temperature")
+    return p
+
+
+def score_argv(args: argparse.Namespace, predictions: Path, out: Path) -> list[str]:
+    argv = [args.task, "--predictions", str(predictions), "--benchmark-dir", str(args.benchmark_dir),
+            "--protocol", args.protocol, "--missing", args.missing, "--out", str(out)]
+    for name in SCORER_OPTIONS:
+        value = getattr(args, name)
+        if value is not None:
+            argv += [f"--{name.replace('_', '-')}", str(value)]
+    return argv
+
+
+def run_score(argv: list[str]) -> tuple[int, str, str]:
+    """`python -m eval.score` in-process: (exit code, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = score.main(argv)
+    return code, out.getvalue(), err.getvalue()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_intermixed_args(argv)
+    out_dir = args.out_dir or run_dir_of(args.run) / "eval" / f"{args.task}-{args.protocol}"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    predictions, metrics_path = out_dir / "predictions.h5", out_dir / "metrics.json"
+    try:
+        cfg = config_from_args(args)
+        session = head_session(args.run, args.store, cfg, encoder_options(args), args.missing)
+        summary = predict(session, args, args.task, predictions, cfg)
+    except USER_ERRORS as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    code, stdout, stderr = run_score(score_argv(args, predictions, metrics_path))
+    if code != 0:
+        print(stderr.strip() or f"error: the scorer exited with {code}", file=sys.stderr)
+        return code
+    lines = stdout.strip().splitlines()
+    metrics = json.loads(lines[-1])
+    metrics["inference"] = {k: v for k, v in summary.items() if k != "benchmark_files"}
+    metrics["run"] = {k: session.info.get(k) for k in ("run", "checkpoint", "step", "head", "eval_attention",
+                                                         "temporal_source")}
+    write_json(metrics_path, metrics)
+    print("\n".join(lines[:-1]))
+    print("-" * 72)
+    print(report(summary))
+    print(f"metrics          {metrics_path}")
+    print(json.dumps(metrics, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
