@@ -4,8 +4,10 @@ Scoring needs no model: any method that writes this layout can be scored. Extern
 the layout below is a contract (``FORMAT``/``VERSION`` change when it does).
 
 Root attributes
-    ``format``  = "groundcache-predictions", ``version`` = 1,
+    ``format``  = "groundcache-predictions", ``version`` = 1, or 2 when the file holds ``/retrieval`` or
+                ``/moments`` groups (readers of version 1 refuse those files; this reader reads both),
     ``task``    = the scorer the file is for: "gyt" (untrimmed spatio-temporal), "gyt-spatial", "youcook", "mining",
+                "retrieval" (text-video retrieval), "moments" (moment retrieval),
     ``method``  = free text naming the method ("ours", "centre-prior", ...),
     ``protocol`` = "paper" | "reference": the inference preset the file was made with,
     ``metadata`` = a JSON object as text (config, git SHA, annotation files used, ...); may be "{}".
@@ -33,7 +35,16 @@ Time: one row per second. Second s is the frame decoded at t = s seconds (0-base
     ``labels``: the n_labels column names, unique, one of them "background". A method with a background threshold
     writes the threshold as the background column, so the predicted label of a second is its first maximum.
 
-Segment ids are the annotation's ids written in decimal ("12"); video ids may not contain "/".
+``/retrieval/<level>`` (group; level "clip" = clip-sentence, "video" = video-paragraph; version 2)
+    datasets ``scores`` float32 [n_text, n_video] (higher = more similar), ``text_ids`` and ``video_ids`` (strings,
+    unique within each list): text i's correct candidate is the column with the same id. Ids: a video id for
+    "video"; "<video_id>/<query_id>" (the segment's annotation id) for "clip".
+``/moments/<video_id>/<query_id>`` (group; version 2) attr ``query`` (the text grounded) and dataset
+    ``proposals`` float32 [n, 3] rows (start, end, score) in seconds, 0 <= start < end, ranked: best first,
+    scores not increasing down the rows (n may be 0).
+
+Segment and query ids are the annotation's ids written in decimal ("12"); video ids may not contain "/".
+Ranked groups: eval/predictions_ranked.py.
 """
 from __future__ import annotations
 
@@ -47,8 +58,9 @@ import h5py
 import numpy as np
 
 FORMAT = "groundcache-predictions"
-VERSION = 1
-TASKS = ("gyt", "gyt-spatial", "youcook", "mining")
+VERSION = 1             # written unless the file holds ranked groups (then predictions_ranked.RANKED_VERSION)
+READS = (1, 2)
+TASKS = ("gyt", "gyt-spatial", "youcook", "mining", "retrieval", "moments")
 PROTOCOLS = ("paper", "reference")
 BACKGROUND = "background"
 
@@ -110,9 +122,11 @@ class Predictions:
     spatial: dict[str, dict[str, SpatialPrediction]]
     points: dict[str, dict[str, PointPrediction]]
     temporal: dict[str, TemporalPrediction]
+    retrieval: dict = field(default_factory=dict)  # level -> predictions_ranked.RetrievalPrediction
+    moments: dict = field(default_factory=dict)    # video -> query id -> predictions_ranked.MomentPrediction
 
     def video_ids(self) -> set[str]:
-        return set(self.spatial) | set(self.points) | set(self.temporal)
+        return set(self.spatial) | set(self.points) | set(self.temporal) | set(self.moments)
 
     def require_task(self, task: str) -> None:
         if self.meta.task != task:
@@ -253,6 +267,20 @@ class PredictionsWriter:
         dataset = group.create_dataset("scores", data=scores)
         dataset.attrs["labels"] = np.array(labels, dtype=h5py.string_dtype())
 
+    def add_retrieval(self, level: str, text_ids, video_ids, scores: np.ndarray) -> None:
+        """`/retrieval/<level>`: a similarity matrix [n_text, n_video] with its row and column ids."""
+        _ranked().add_retrieval(self, level, text_ids, video_ids, scores)
+
+    def add_moments(self, video_id: str, query_id: str | int, query: str, proposals: np.ndarray) -> None:
+        """`/moments/<video_id>/<query_id>`: ranked proposals [n, 3] (start, end, score), best first."""
+        _ranked().add_moments(self, video_id, query_id, query, proposals)
+
+
+def _ranked():
+    from eval import predictions_ranked  # imported late: it builds on this module's helpers
+
+    return predictions_ranked
+
 
 # ------------------------------------------------------------------------------------------------- reading
 # Each h5py object access costs ~0.1 ms and a GYT file holds ~5k groups: attributes are read once per group
@@ -303,8 +331,8 @@ def _read_meta(path, f: h5py.File) -> PredictionsMeta:
     if attrs.get("format") != FORMAT:
         raise PredictionsError(path, "/ attr 'format'", f"not a {FORMAT} file (format={attrs.get('format')!r})")
     version = _attr_int(path, "/", attrs, "version")
-    if version != VERSION:
-        raise PredictionsError(path, "/ attr 'version'", f"version {version!r}; this reader knows {VERSION}")
+    if version not in READS:
+        raise PredictionsError(path, "/ attr 'version'", f"version {version!r}; this reader knows {list(READS)}")
     text = _attr_str(path, "/", attrs, "metadata")
     try:
         metadata = json.loads(text)
@@ -380,7 +408,7 @@ def read_predictions(path: str | os.PathLike) -> Predictions:
         raise PredictionsError(path, "/", f"cannot open as HDF5 ({exc})") from exc
     with f:
         meta = _read_meta(path, f)
-        unknown = sorted(set(f.keys()) - {"spatial", "points", "temporal"})
+        unknown = sorted(set(f.keys()) - {"spatial", "points", "temporal", "retrieval", "moments"})
         if unknown:
             raise PredictionsError(path, "/", f"unknown top-level entries {unknown}")
         spatial: dict[str, dict[str, SpatialPrediction]] = {}
@@ -392,4 +420,5 @@ def read_predictions(path: str | os.PathLike) -> Predictions:
             points[vid] = {sid: _read_points(path, vid, sid, g) for sid, g in _groups(path, f"/points/{vid}", video)}
         for vid, g in _groups(path, "/temporal", f["temporal"]) if "temporal" in f else []:
             temporal[vid] = _read_temporal(path, vid, g)
-    return Predictions(path, meta, spatial, points, temporal)
+        retrieval, moments = _ranked().read_ranked(path, f, _attr_int(path, "/", dict(f.attrs), "version"))
+    return Predictions(path, meta, spatial, points, temporal, retrieval, moments)

@@ -2,6 +2,10 @@
 
     python -m eval.score {gyt,gyt-spatial,youcook,mining} --predictions P --benchmark-dir DIR
         [--protocol paper|reference] [--out metrics.json] [--missing fail|miss] [task options]
+    python -m eval.score moments --predictions P --benchmark-dir DIR --benchmark gyt|youcook2|mining
+        [--annotations F] [--subset validation] [--ranks 1,5] [--ious 0.3,0.5,0.7] [common options]
+    python -m eval.score retrieval --predictions P [--benchmark-dir DIR --benchmark gyt|youcook2|mining]
+        [--annotations F] [--subset validation] [common options]
 
 Prints a table of the scalar metrics; the last stdout line is the whole metrics JSON object (per-class and
 per-video breakdowns included). Accuracies are percent, IoU and AP fractions. DIR holds the annotation files
@@ -17,18 +21,20 @@ import sys
 from pathlib import Path
 
 from eval.predictions import PredictionsError, read_predictions
-from eval.scorers import gyt, gyt_spatial, mining, youcook
+from eval.scorers import gyt, gyt_spatial, mining, moments, retrieval, youcook
 from eval.scorers.common import MISSING_POLICIES, ScoreError, parse_frame_size, write_json
+from eval.scorers.timed_queries import BENCHMARKS
 from manifests.errors import AnnotationError
 
-TASKS = ("gyt", "gyt-spatial", "youcook", "mining")
+TASKS = ("gyt", "gyt-spatial", "youcook", "mining", "moments", "retrieval")
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m eval.score", description=__doc__.split("\n\n")[0])
     p.add_argument("task", choices=TASKS)
     p.add_argument("--predictions", required=True, type=Path, help="predictions file (.h5, see eval/predictions.py)")
-    p.add_argument("--benchmark-dir", required=True, type=Path, help="folder holding the annotation files")
+    p.add_argument("--benchmark-dir", type=Path, help="folder holding the annotation files (every task but "
+                                                      "retrieval without --benchmark)")
     p.add_argument("--protocol", default="paper", choices=("paper", "reference"),
                    help="paper: documented definitions (default); reference: the published scripts, quirks included")
     p.add_argument("--out", type=Path, help="also write the metrics JSON here")
@@ -51,11 +57,46 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("--lengths", default="weakYouTube_length.txt", help="mean class lengths (frames)")
     m.add_argument("--classes", default="weakYouTube_dict.txt", help="class names of the lengths file")
     m.add_argument("--temperature", type=float, default=1.0, help="scores are divided by it before log-softmax")
+    r = p.add_argument_group("moments, retrieval")
+    r.add_argument("--benchmark", choices=BENCHMARKS, help="the timed queries (moments: required; retrieval: the "
+                                                           "expected items)")
+    r.add_argument("--annotations", help="segments file or .srt directory (default: the benchmark's own)")
+    r.add_argument("--subset", default="validation", help="youcook2 subset")
+    r.add_argument("--ranks", type=_numbers(int), default=(1, 5), help="moments: R@n for these n (1,5)")
+    r.add_argument("--ious", type=_numbers(float), default=(0.3, 0.5, 0.7), help="moments: IoU thresholds")
     return p
+
+
+def _numbers(kind):
+    def parse(text: str) -> tuple:
+        try:
+            return tuple(kind(v) for v in text.split(",") if v.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+    return parse
+
+
+def _ranked(args: argparse.Namespace, preds) -> dict:
+    """The moments and retrieval tasks."""
+    files = {"annotations": args.annotations, "subset": args.subset, "protocol": args.protocol,
+             "missing": args.missing}
+    if args.task == "moments":
+        if args.benchmark is None or args.benchmark_dir is None:
+            raise ScoreError("moments needs --benchmark and --benchmark-dir")
+        return moments.score(moments.MomentsConfig(args.benchmark_dir, args.benchmark, ranks=args.ranks,
+                                                   ious=args.ious, **files), preds)
+    return retrieval.score(retrieval.RetrievalConfig(args.benchmark_dir, args.benchmark, **files), preds)
 
 
 def run(args: argparse.Namespace) -> dict:
     preds = read_predictions(args.predictions)
+    if args.task in ("moments", "retrieval"):
+        metrics = _ranked(args, preds)
+        metrics.update(predictions=str(args.predictions), method=preds.meta.method,
+                       predictions_protocol=preds.meta.protocol)
+        return metrics
+    if args.benchmark_dir is None:
+        raise ScoreError(f"{args.task} needs --benchmark-dir")
     common = {"benchmark_dir": args.benchmark_dir, "protocol": args.protocol, "missing": args.missing}
     spatial = {"sizes": args.sizes, "frame_size": args.frame_size, "mask_threshold": args.mask_threshold,
                "mask_normalise": args.mask_normalise}

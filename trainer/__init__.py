@@ -16,7 +16,9 @@ What evaluation uses
     head.local_scores(grid, words, word_mask, frame_mask) -> [C]   local (CoMMA) similarity per chunk
     trainer.config.load_config(cls, preset, overrides, preset_dir)  the generic typed-config mechanism
 
-Modules: config (generic configs), train_config (the train command's fields), data (samples, sampler,
-loader), selection (Sinkhorn frame selection), heads (registry: stg, comma), losses, model (one step's
-computation), distributed (DDP gathers), optim, checkpoint, rundir, summary, synthetic (generated stores).
+Modules: config (generic configs), train_config (the train command's fields), method_config (the coot and
+wsra sections), data (samples, sampler, loader), video_data (whole-video items of coot and wsra), selection
+(Sinkhorn frame selection), heads (registry: stg, comma, coot, wsra), losses, coot_losses, wsra_losses, model,
+coot_model, wsra_model (one step's computation per head family), distributed (DDP gathers), optim,
+checkpoint, rundir, summary, synthetic (generated stores).
 """

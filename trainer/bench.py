@@ -43,6 +43,17 @@ def _device(name: str) -> torch.device:
 
 
 # ---- 1. attention memory ----------------------------------------------------------------------------------------
+def peak_rss() -> int:
+    """This process's peak resident set size in bytes. Linux keeps ru_maxrss across fork + exec, so a case
+    started from a large parent (a test session that imported much) would start at the parent's peak and
+    show no growth; VmHWM belongs to the process's own memory map."""
+    try:
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def attention_case(impl: str, pairs: int, frames: int, words: int, dim: int, device: str,
                    threads: int | None = None) -> dict:
     """Run in a fresh process: peak memory growth and best time of forward + backward over pairs x pairs."""
@@ -79,13 +90,13 @@ def attention_case(impl: str, pairs: int, frames: int, words: int, dim: int, dev
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
     else:
-        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        base = peak_rss()
     t0 = time.perf_counter()
     step()
     sync()
     first = time.perf_counter() - t0
     peak = (torch.cuda.max_memory_allocated() if dev.type == "cuda"
-            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024) - base
+            else peak_rss()) - base
     times = [first]
     for _ in range(2 if first < 20 else 0):
         t0 = time.perf_counter()

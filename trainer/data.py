@@ -247,9 +247,11 @@ def collate(batch: dict[str, np.ndarray] | list[dict[str, np.ndarray]]) -> dict[
 
 def make_loader(dataset: NarrationDataset, sampler: EpochSampler, workers: int, prefetch: int,
                 pin_memory: bool = False) -> DataLoader:
+    # Each iterator draws a base seed from its generator; with the global RNG that draw would shift the model's
+    # own random draws (dropout, loss sampling) whenever a resumed run makes an extra iterator, breaking --resume.
     return DataLoader(dataset, batch_sampler=sampler, num_workers=workers, collate_fn=collate,
                       pin_memory=pin_memory, prefetch_factor=prefetch if workers > 0 else None,
-                      persistent_workers=workers > 0)
+                      persistent_workers=workers > 0, generator=torch.Generator().manual_seed(0))
 
 
 def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:

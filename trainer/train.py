@@ -4,10 +4,10 @@
     python -m trainer.train --out RUN_DIR --resume [runtime.KEY=VALUE ...]
     torchrun --nproc_per_node=N -m trainer.train --store STORE --out RUN_DIR --preset NAME   (DDP)
 
-Presets: trainer/presets/*.yaml (paper-clip, paper-s3d, reference, comma, tiny); `key=value` overrides come
-last (`optim.lr=3e-4 loss.local_group=16`); unknown keys are errors. The run directory is described in
-trainer.rundir. Exit codes: 0 done, 2 bad config / store / data, 3 non-finite loss, 130 interrupted (a
-checkpoint of the last finished step is saved).
+Presets: trainer/presets/*.yaml (paper-clip, paper-s3d, reference, comma, coot, wsra, and the small tiny,
+coot-tiny, wsra-tiny); `key=value` overrides come last (`optim.lr=3e-4 loss.local_group=16`); unknown keys are
+errors. The run directory is described in trainer.rundir. Exit codes: 0 done, 2 bad config / store / data,
+3 non-finite loss, 130 interrupted (a checkpoint of the last finished step is saved).
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ from trainer.checkpoint import (CheckpointError, checkpoint_path, load_checkpoin
 from trainer.config import ConfigError, load_config, load_yaml, preset_names, to_dict
 from trainer.data import DataError, EpochSampler, NarrationDataset, build_index, make_loader, to_device
 from trainer.distributed import World, init_world, shutdown
-from trainer.heads import build_head
+from trainer.heads import HEADS, build_head, resolve_head_config
 from trainer.model import GroundingModel
 from trainer.optim import Schedule, build_optimizer
 from trainer.rundir import RunDir
@@ -115,13 +115,16 @@ class Trainer:
         self.dims = {k: int(v) for k, v in self.spec["dims"].items()}
         index = build_index(store, cfg.data)
         self.sampler = EpochSampler(index, cfg.data, cfg.seed, world.rank, world.size)
-        self.dataset = NarrationDataset(store_root, index, cfg.data)
+        entry = HEADS[resolve_head_config(cfg.head).name]
+        self.dataset = (entry.dataset or NarrationDataset)(store_root, index, cfg.data)
         self.n_videos, self.n_narrations = len(index.videos), len(index)
         seed_everything(cfg.seed)  # the same initial weights on every rank and in single-process runs
         self.head = build_head(cfg.head, self.dims).to(device)
-        model = GroundingModel(self.head, cfg, world).to(device)
-        unused = min(cfg.loss.global_weight, cfg.loss.local_weight) <= 0 or (cfg.head.word_values and
-                                                                             cfg.loss.word_weight <= 0)
+        model = (entry.model or GroundingModel)(self.head, cfg, world).to(device)
+        unused = getattr(model, "unused_parameters", None)
+        if unused is None:
+            unused = min(cfg.loss.global_weight, cfg.loss.local_weight) <= 0 or (cfg.head.word_values and
+                                                                                 cfg.loss.word_weight <= 0)
         self.model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
                                              find_unused_parameters=unused) if world.size > 1 else model
         self.optimizer = build_optimizer(self.model.parameters(), cfg.optim)

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from trainer.method_config import CootHeadConfig, CootLossConfig, WsraHeadConfig, WsraLossConfig
+
 PRESET_DIR = Path(__file__).resolve().parent / "presets"
 
 
@@ -26,6 +28,11 @@ class DataConfig:
     workers: int = 4                                # DataLoader worker processes
     prefetch: int = 4                               # batches prefetched per worker
     caption_cache: int = 32                         # videos whose captions a worker keeps in memory
+    clip: Literal["window", "caption"] = "window"   # coot clip frames: the candidate window, or the caption's span
+    max_clips: int = 16                             # coot: narrations per video item (a run of them when more)
+    video_frames: int = 80                          # coot/wsra: frames (coot: centres of equal intervals) or
+                                                    # snippets (wsra: means of equal groups) of a whole video
+    snippet_s: float = 1.0                          # wsra: snippet length, frames mean-pooled over it
 
     def __post_init__(self) -> None:
         if self.candidates < 1 or self.batch_size < 2 or self.window_s <= 0:
@@ -34,6 +41,8 @@ class DataConfig:
             raise ValueError(f"fps must be > 0 or null, got {self.fps}")
         if self.encoder == "s3d" and self.fps is not None:
             raise ValueError("data.fps must be null for s3d: its candidates are the stored windows")
+        if self.max_clips < 1 or self.video_frames < 1 or self.snippet_s <= 0:
+            raise ValueError("need max_clips >= 1, video_frames >= 1 and snippet_s > 0")
 
 
 @dataclass(frozen=True)
@@ -70,6 +79,8 @@ class HeadConfig:
     global_text: Literal["sentence", "max_words"] = "sentence"  # EOT/sentence vector or max over word tokens
     word_values: bool = False                       # value MLP of CoMMA's word-level loss (eq. 6)
     pair_chunk: int = 0                             # videos per checkpointed chunk of the pairwise stack (0: off)
+    coot: CootHeadConfig = field(default_factory=CootHeadConfig)  # head.name=coot (trainer.method_config)
+    wsra: WsraHeadConfig = field(default_factory=WsraHeadConfig)  # head.name=wsra
 
     def __post_init__(self) -> None:
         bad = [x for x in self.layers if x not in ("cross", "self")]
@@ -90,6 +101,8 @@ class LossConfig:
     word_weight: float = 0.0                        # CoMMA eq. 6 word-level loss (needs head.word_values)
     local_group: int = 0                            # local loss over groups of this many samples (0: batch; code 16)
     group_reduce: Literal["sum", "mean"] = "mean"   # combine group losses (code: sum of 4)
+    coot: CootLossConfig = field(default_factory=CootLossConfig)  # loss terms of head.name=coot
+    wsra: WsraLossConfig = field(default_factory=WsraLossConfig)  # loss terms of head.name=wsra
 
     def __post_init__(self) -> None:
         if self.temperature <= 0 or self.local_group < 0:
@@ -98,7 +111,7 @@ class LossConfig:
 
 @dataclass(frozen=True)
 class OptimConfig:
-    name: Literal["adam", "adamw"] = "adam"         # paper: Adam; code: AdamW (weight decay 0.01)
+    name: Literal["adam", "adamw", "radam"] = "adam"  # paper: Adam; code: AdamW (0.01); COOT: RAdam
     lr: float = 1e-4
     weight_decay: float = 0.0
     betas: tuple[float, float] = (0.9, 0.999)

@@ -1,0 +1,72 @@
+"""Timed text queries of a benchmark (the ground truth of `moments` and `retrieval`): one per annotated segment,
+with the annotation's own id, its text and its time span as a continuous interval [start, end) in seconds.
+
+- gyt: `ground_seg_3to20.json` (groundingyoutube/); segment [s, e] covers whole seconds s..e -> [s, e + 1);
+  segments with e < s are left out (as by the gyt scorer); query id = the segment id; text = its sentence.
+- youcook2: `youcookii_annotations_trainval.json` (youcook2_interactions/), videos of one subset (validation);
+  segment [s, e] -> [s, e); query id = the segment id; text = its sentence.
+- mining: `annotations/<video>.srt` (miningyoutube/); block i (0-based) -> [start, end); query id = i; text = the
+  label as written.
+The same ids are those the manifest builders give the captions ("<video>:step:<id>", "<video>:label:<i>"), so
+inference reading queries from the store and a scorer reading these files agree.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from eval.scorers.common import ScoreError, resolve_file
+from manifests.benchmarks.gyt import load_segments
+from manifests.benchmarks.mining import load_srt_dir
+from manifests.benchmarks.youcook2 import load_youcook2
+
+BENCHMARKS = ("gyt", "youcook2", "mining")
+DEFAULT_FILES = {"gyt": ("groundingyoutube", "ground_seg_3to20.json"),
+                 "youcook2": ("youcook2_interactions", "youcookii_annotations_trainval.json"),
+                 "mining": ("miningyoutube", "annotations")}
+
+
+@dataclass(frozen=True)
+class TimedQuery:
+    video_id: str
+    query_id: str
+    start: float   # seconds, inclusive
+    end: float     # seconds, exclusive
+    text: str
+
+    @property
+    def clip_id(self) -> str:
+        """The id of the clip / sentence in retrieval predictions."""
+        return f"{self.video_id}/{self.query_id}"
+
+
+def _folder(benchmark_dir: Path, subdir: str, name: str) -> Path:
+    for path in (Path(name), Path(benchmark_dir) / subdir / name, Path(benchmark_dir) / name):
+        if path.is_dir():
+            return path
+    raise ScoreError(f"annotation directory {name!r} not found under {benchmark_dir}")
+
+
+def load_timed_queries(benchmark: str, benchmark_dir: str | Path, annotations: str | None = None,
+                       subset: str = "validation") -> list[TimedQuery]:
+    """Every timed query of the benchmark, ordered by video id, then start time, then query id."""
+    if benchmark not in BENCHMARKS:
+        raise ScoreError(f"unknown benchmark {benchmark!r} (one of {BENCHMARKS})")
+    subdir, default = DEFAULT_FILES[benchmark]
+    name = annotations or default
+    out: list[TimedQuery] = []
+    if benchmark == "gyt":
+        for vid, segs in load_segments(resolve_file(benchmark_dir, subdir, name)).items():
+            out += [TimedQuery(vid, str(s.id), float(s.start), float(s.end + 1), s.sentence)
+                    for s in segs if s.end >= s.start]
+    elif benchmark == "youcook2":
+        videos = load_youcook2(resolve_file(benchmark_dir, subdir, name))
+        for vid, video in videos.items():
+            if video.subset == subset:
+                out += [TimedQuery(vid, str(s.id), s.start, s.end, s.sentence) for s in video.segments]
+    else:
+        for vid, segs in load_srt_dir(_folder(Path(benchmark_dir), subdir, name)).items():
+            out += [TimedQuery(vid, str(i), s.start, s.end, s.label) for i, s in enumerate(segs)]
+    if not out:
+        raise ScoreError(f"{benchmark}: no timed query in {name!r} under {benchmark_dir}")
+    return sorted(out, key=lambda q: (q.video_id, q.start, q.query_id))
