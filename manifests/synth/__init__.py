@@ -9,16 +9,18 @@ datasets' formats so that the real builders, extraction, training and scorers ru
     world = read_world(report.paths.world)            # == make_world(config): the ground truth, no pixels
 
 World model (modules: vocab, geometry, world, sampling, narration, render, writers, generate)
-- Objects: six fixed kinds, each a unique colour AND shape (red circle, blue square, green triangle, yellow
-  star, purple hexagon, cyan cross), diameter `object_size` x the short side (default 0.22: 53 px of 240,
-  about 1.6 x 1.6 cells of the 7x7 grid of a 224 crop), with a darker stripe through the centre (so a
-  rotation shows in one frame). They rest at random places on a textured table (muted colour, wood-like
-  grain), never touching; with `crop_safe` (default) object centres stay inside the centred square that a
-  short-side resize + 224 centre crop keeps, so `--resize center-crop` and `squash` both see every object.
-- Tasks: a fixed grammar (`vocab.TASKS`) of 4 tasks with 4-5 ordered steps (verb + object); a video follows
+- Objects: twelve fixed kinds, each with its own colour, every shape shared by two (red circle, pink circle,
+  blue square, violet square, green triangle, white triangle, yellow star, magenta star, purple hexagon, black
+  hexagon, cyan cross, lime cross); a video shows about 5 of them. Diameter `object_size` x the short side
+  (default 0.22: 53 px of 240, about 1.6 x 1.6 cells of the 7x7 grid of a 224 crop), with a darker stripe
+  through the centre (so a rotation shows in one frame). They rest at random places on a textured table (muted
+  colour, wood-like grain), never touching; with `crop_safe` (default) object centres stay inside the centred
+  square that a short-side resize + 224 centre crop keeps, so `--resize center-crop` and `squash` both see
+  every object.
+- Tasks: a fixed grammar (`vocab.TASKS`) of 8 tasks with 4-5 ordered steps (verb + object); a video follows
   one task, skipping each step with `skip_step` (keeping at least 2) and dropping trailing steps that do
   not fit its length. Steps use distinct objects within a task, so within a video the object names the
-  step. 17 step names in all (`vocab.all_step_names()`), e.g. "spin red circle".
+  step. 34 step names in all (`vocab.all_step_names()`), e.g. "spin red circle".
 - Steps happen one at a time over whole-second intervals [start, end) (`step_seconds`, default 4-8 s) with
   background stretches of at least `min_gap` s before, between and after them. During a step a hand (a
   palm about as large as the object, with a forearm of 3.5 radii) grips the actor, which is lifted (drawn

@@ -1,9 +1,10 @@
 """The fixed vocabulary of the synthetic world: objects, verbs, the task grammar and the ASR phrase lists.
 
 Everything here is a constant so that step names are the same for every seed: per-class metrics, learning
-and the demo's tables can rely on them. Colours are saturated and far from each other, from the skin tones
-of the hands and from the muted table colours, so every object is identified by its colour alone as well as
-by its shape.
+and the demo's tables can rely on them. Twelve objects, each with its own colour (far from the others, from
+the skin tones of the hands and from the muted table colours); every shape is shared by two objects, so the
+colour word matters. A video shows the few objects of its task plus distractors, about 5 of the 12, so a
+narration's object words tell its video apart from most others, as ingredients do in real recipes.
 """
 from __future__ import annotations
 
@@ -30,6 +31,12 @@ OBJECTS: tuple[ObjectKind, ...] = (
     ObjectKind("yellow", "star", (245, 215, 25)),
     ObjectKind("purple", "hexagon", (140, 45, 195)),
     ObjectKind("cyan", "cross", (20, 200, 210)),
+    ObjectKind("violet", "square", (180, 140, 255)),
+    ObjectKind("pink", "circle", (250, 90, 170)),
+    ObjectKind("white", "triangle", (245, 245, 240)),
+    ObjectKind("black", "hexagon", (25, 25, 30)),
+    ObjectKind("magenta", "star", (235, 20, 235)),
+    ObjectKind("lime", "cross", (140, 230, 20)),
 )
 OBJECT_BY_NAME = {o.name: o for o in OBJECTS}
 
@@ -46,14 +53,22 @@ VERBS: dict[str, tuple[str, tuple[str, ...]]] = {
 # skipping steps. Every object appears in several tasks with different verbs, and no task uses an object
 # twice, so within one video the object names its step.
 TASKS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
-    ("tidy the table", (("move", "red circle"), ("spin", "blue square"), ("grow", "green triangle"),
-                        ("shake", "yellow star"))),
-    ("decorate the board", (("spin", "purple hexagon"), ("flip", "red circle"), ("move", "cyan cross"),
+    ("tidy the table", (("move", "red circle"), ("spin", "violet square"), ("grow", "green triangle"),
+                        ("shake", "lime cross"))),
+    ("decorate the board", (("spin", "purple hexagon"), ("flip", "pink circle"), ("move", "cyan cross"),
                             ("grow", "blue square"))),
-    ("fold the shapes", (("flip", "green triangle"), ("shake", "cyan cross"), ("spin", "yellow star"),
-                         ("move", "purple hexagon"))),
-    ("set the stage", (("grow", "yellow star"), ("move", "blue square"), ("flip", "purple hexagon"),
-                       ("spin", "red circle"), ("shake", "green triangle"))),
+    ("fold the shapes", (("flip", "white triangle"), ("shake", "cyan cross"), ("spin", "yellow star"),
+                         ("move", "black hexagon"))),
+    ("set the stage", (("grow", "magenta star"), ("move", "blue square"), ("flip", "purple hexagon"),
+                       ("spin", "red circle"), ("shake", "white triangle"))),
+    ("pack the box", (("move", "violet square"), ("spin", "pink circle"), ("shake", "green triangle"),
+                      ("flip", "black hexagon"))),
+    ("paint the set", (("grow", "yellow star"), ("flip", "lime cross"), ("move", "pink circle"),
+                       ("spin", "blue square"))),
+    ("sort the pieces", (("shake", "purple hexagon"), ("grow", "white triangle"), ("spin", "lime cross"),
+                         ("move", "magenta star"), ("flip", "red circle"))),
+    ("build the tower", (("flip", "violet square"), ("move", "green triangle"), ("grow", "cyan cross"),
+                         ("shake", "yellow star"))),
 )
 
 
