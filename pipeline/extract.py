@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from manifests.errors import ManifestError
 from manifests.schema import Manifest
-from pipeline.backends import BACKENDS, EncoderConfig, run_shards
+from pipeline.backends import BACKENDS, EncoderConfig, prepare_extraction_process, run_shards
 from pipeline.decode import RESIZE_MODES
 from pipeline.plan import plan_shards
 from pipeline.store import StoreError, WriterLock, consolidate, init_store, layout
@@ -141,6 +141,7 @@ def print_summary(summary: dict) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    prepare_extraction_process()
     try:
         summary = extract(args)
     except (ManifestError, StoreError, ValueError, FileNotFoundError) as exc:
