@@ -78,6 +78,9 @@ def spatial_plan(bench: Benchmark) -> tuple[list[SpatialQuery], dict]:
     return [q for q, _ in plan], info
 
 
+SPATIAL_TASKS = ("gyt", "gyt-spatial", "youcook")
+
+
 def infer_spatial(session: Session, bench: Benchmark) -> Output:
     queries, files = spatial_plan(bench)
     out = Output(files=files)
@@ -186,10 +189,22 @@ def infer_mining(session: Session, bench: Benchmark) -> Output:
 RUNNERS = {"gyt": infer_gyt, "gyt-spatial": infer_spatial, "youcook": infer_spatial, "mining": infer_mining}
 
 
+def check_whole_frames(session: Session, task: str) -> None:
+    """Heatmaps are spread over the whole frame by the scorers: features of a centre crop would land beside
+    the objects in any non-square video, so spatial tasks need whole (squashed) frames."""
+    resize = session.store.encoders[session.encoder]["preprocessing"].get("resize")
+    if task in SPATIAL_TASKS and resize != "squash":
+        raise InferenceError(
+            f"{session.store.root}: {session.encoder} features were extracted with --resize {resize}: their grid "
+            f"covers only part of a non-square frame, but {task} heatmaps are scored over the whole frame. "
+            f"Extract the evaluation videos with --resize squash (as the authors' evaluation did).")
+
+
 def run_inference(session: Session, bench: Benchmark, out_path: Path, metadata: dict) -> dict:
     """Infer `bench.task` and write the predictions file; returns the summary (counts, misses, timings)."""
     if bench.task not in RUNNERS:
         raise InferenceError(f"unknown task {bench.task!r} (one of {TASKS})")
+    check_whole_frames(session, bench.task)
     t0 = time.perf_counter()
     out = RUNNERS[bench.task](session, bench)
     elapsed = time.perf_counter() - t0

@@ -58,7 +58,7 @@ def _features(encoder) -> tuple[np.ndarray, np.ndarray]:
 def world(tmp_path_factory):
     """(store, benchmarks dir, run dir, encoder spec)."""
     root = tmp_path_factory.mktemp("constructed")
-    encoder = build_encoders(["clip"], "tiny", device="cpu")["clip"]
+    encoder = build_encoders(["clip"], "tiny", resize="squash", device="cpu")["clip"]
     store = str(root / "store.zarr")
     write_store(store, encoder.spec, {"vid-a": _features(encoder)})
     steps = [(label, a, b, cell_box(r, c, SIZE)) for label, ((a, b), (r, c)) in ACTIONS.items()]
@@ -107,7 +107,7 @@ def _expected_pointing(predictions, protocol: str) -> float:
 def test_global_sim_heatmaps_are_region_query_cosines(world, tmp_path, capsys):
     out = tmp_path / "g.h5"
     run_global_sim(capsys, "--task", "gyt-spatial", "--out", out, *_common(world))
-    encoder = build_encoders(["clip"], "tiny", device="cpu")["clip"]
+    encoder = build_encoders(["clip"], "tiny", resize="squash", device="cpu")["clip"]
     preds = read_predictions(out)
     grid = _features(encoder)[1].astype(np.float32)
     for sp in preds.spatial["vid-a"].values():
@@ -197,3 +197,16 @@ def test_bad_inputs_exit_2(world, tmp_path, capsys):
     assert "unknown key 'temporal.bogus'" in capsys.readouterr().err
     assert infer.main([*args[:2], str(tmp_path / "no-run"), *args[3:]]) == 2
     assert "no such checkpoint" in capsys.readouterr().err
+
+
+def test_centre_cropped_features_are_refused_for_spatial_tasks(world, tmp_path, capsys):
+    """A centre crop's grid covers only the middle of a non-square frame; the scorers spread heatmaps over the
+    whole frame, so spatial inference needs squashed frames."""
+    _, bench, run, _ = world
+    encoder = build_encoders(["clip"], "tiny", resize="center-crop", device="cpu")["clip"]
+    store = str(tmp_path / "crop.zarr")
+    write_store(store, encoder.spec, {"vid-a": _features(encoder)})
+    code = infer.main(["gyt-spatial", "--run", str(run), "--out", str(tmp_path / "p.h5"), "--store", store,
+                       "--benchmark-dir", str(bench), "--no-progress", "device=cpu"])
+    assert code == 2 and "extracted with --resize center-crop" in capsys.readouterr().err
+    assert not (tmp_path / "p.h5").exists()

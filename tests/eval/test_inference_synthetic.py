@@ -32,8 +32,8 @@ def synthetic(tmp_path_factory):
     paths = generate(root / "world", WORLD, jobs=1, progress=False).paths
     test_store, train_store = str(root / "test.zarr"), str(root / "train.zarr")
     for manifest, store in ((paths.gyt_manifest, test_store), (paths.train_manifest, train_store)):
-        assert extract.main(["--manifest", str(manifest), "--store", store, "--encoders", "clip",
-                             "--preset", "tiny", "--device", "cpu"]) == 0
+        assert extract.main(["--manifest", str(manifest), "--store", store, "--encoders", "clip", "--preset", "tiny",
+                             "--resize", "squash", "--device", "cpu"]) == 0
     run = root / "run"
     assert train.main(["--store", train_store, "--out", str(run), "--preset", "tiny", "optim.max_steps=3",
                        "runtime.progress=false", "runtime.device=cpu"]) == 0
