@@ -22,11 +22,11 @@ BACKEND  ?= sequential
 WORKERS  ?= 2
 EXTRACT_ARGS ?=
 
-.PHONY: help setup test test-fast extract verify bench clean
+.PHONY: help setup test test-fast extract verify bench bench-extract clean
 
 help: ## list the targets
 	@echo "groundcache targets (variables in CAPS can be overridden: make extract STORE=/path/store.zarr):"
-	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-18s %s\n", $$1, $$2}'
 
 setup: $(STAMP) ## create .venv in the repo and install groundcache with every extra (CPU torch without a GPU)
 
@@ -56,7 +56,9 @@ extract: setup $(if $(filter $(SAMPLE)/manifest,$(MANIFEST)),$(SAMPLE)/manifest/
 verify: setup ## check that every MANIFEST segment has features or a failure record in STORE, none twice
 	$(PY) -m pipeline.verify --store $(STORE) --manifest $(MANIFEST)
 
-bench: setup ## measure extraction speed and memory side by side (decode, encode, pipeline, naive baseline)
+bench: bench-extract bench-train ## every benchmark: extraction, then training (figures in data/bench/*.json)
+
+bench-extract: setup ## extraction speed and memory side by side (decode, encode, pipeline, naive baselines)
 	$(PY) -m pipeline.bench --out $(DATA)/bench
 
 clean: ## remove generated data (not .venv)
