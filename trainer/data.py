@@ -8,6 +8,8 @@ U candidate frames (grid + global vectors) of the window around it, padded and m
   global batch, and a resumed run restarts the epoch at the batch it had reached.
 - `NarrationDataset` reads a batch with one `frames` range read per sample and one `captions` read per video
   (cached per worker); candidate k is the stored row nearest to lo + k / rate (within half a stored period).
+  A sample depends on its narration alone, so with `data.sample_cache_mb` > 0 each process keeps the samples
+  it has assembled (up to that many MB) and later epochs read them from memory instead of the store.
 """
 from __future__ import annotations
 
@@ -166,6 +168,8 @@ class NarrationDataset(Dataset):
         self._store: FeatureStore | None = None
         self._pid = -1
         self._captions: OrderedDict[str, dict] = OrderedDict()
+        self._samples: dict[int, dict[str, np.ndarray]] = {}
+        self._sample_bytes = 0
 
     def __len__(self) -> int:
         return len(self.index)
@@ -173,6 +177,7 @@ class NarrationDataset(Dataset):
     def store(self) -> FeatureStore:
         if self._store is None or self._pid != os.getpid():
             self._store, self._pid, self._captions = open_store(self.root), os.getpid(), OrderedDict()
+            self._samples, self._sample_bytes = {}, 0
         return self._store
 
     def captions(self, video_id: str) -> dict:
@@ -207,8 +212,21 @@ class NarrationDataset(Dataset):
         """A whole batch [B, ...], each sample written straight into preallocated (zeroed) arrays."""
         out = self._empty(len(indices))
         for b, i in enumerate(indices):
-            self._fill(out, b, int(i))
+            cached = self._samples.get(int(i))
+            if cached is None:
+                self._fill(out, b, int(i))
+                self._remember(int(i), out, b)
+            else:
+                for key, value in cached.items():
+                    out[key][b] = value
         return out
+
+    def _remember(self, i: int, out: dict[str, np.ndarray], b: int) -> None:
+        """Keep sample b of a batch for later epochs while the data.sample_cache_mb budget allows."""
+        size = sum(v[b].nbytes for v in out.values())
+        if self._sample_bytes + size <= self.cfg.sample_cache_mb * 2**20:
+            self._samples[i] = {k: v[b].copy() for k, v in out.items()}
+            self._sample_bytes += size
 
     def _empty(self, n: int) -> dict[str, np.ndarray]:
         spec, u = self.store().encoders[self.cfg.encoder], self.cfg.candidates

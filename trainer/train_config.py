@@ -28,6 +28,8 @@ class DataConfig:
     workers: int = 4                                # DataLoader worker processes
     prefetch: int = 4                               # batches prefetched per worker
     caption_cache: int = 32                         # videos whose captions a worker keeps in memory
+    sample_cache_mb: float = 0.0                    # assembled samples each process keeps for later epochs
+                                                    # (MB; 0: off); small stores then train from memory
     clip: Literal["window", "caption"] = "window"   # coot clip frames: the candidate window, or the caption's span
     max_clips: int = 16                             # coot: narrations per video item (a run of them when more)
     video_frames: int = 80                          # coot/wsra: frames (coot: centres of equal intervals) or
@@ -41,6 +43,8 @@ class DataConfig:
             raise ValueError(f"fps must be > 0 or null, got {self.fps}")
         if self.encoder == "s3d" and self.fps is not None:
             raise ValueError("data.fps must be null for s3d: its candidates are the stored windows")
+        if self.sample_cache_mb < 0:
+            raise ValueError(f"sample_cache_mb must be >= 0, got {self.sample_cache_mb}")
         if self.max_clips < 1 or self.video_frames < 1 or self.snippet_s <= 0:
             raise ValueError("need max_clips >= 1, video_frames >= 1 and snippet_s > 0")
 

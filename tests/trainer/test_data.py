@@ -126,3 +126,25 @@ def test_a_narration_without_words_is_replaced_by_the_next_one_with_words(tmp_pa
     batch = collate(NarrationDataset(root, index, CLIP).__getitems__([0, 1, 2]))
     assert batch["index"].tolist() == [1, 1, 1] and batch["substituted"].tolist() == [True, False, True]
     assert torch.all(batch["words"][:, 0] == 1) and not batch["empty_text"].any()
+
+
+def test_sample_cache_gives_the_same_batches_and_reads_each_sample_once(synthetic_store, monkeypatch):
+    root, _, _ = synthetic_store
+    index = build_index(open_store(root), CLIP)
+    plain = NarrationDataset(root, index, CLIP)
+    cached = NarrationDataset(root, index, dataclasses.replace(CLIP, sample_cache_mb=64))
+    batches = [[0, 3, 5], [5, 1, 0], [3, 5, 1]]
+    reads = []
+    original = NarrationDataset._fill
+    monkeypatch.setattr(NarrationDataset, "_fill", lambda self, out, b, i: (reads.append((id(self), i)),
+                                                                            original(self, out, b, i)))
+    for batch in batches:
+        want, got = plain.__getitems__(batch), cached.__getitems__(batch)
+        assert all(np.array_equal(want[k], got[k]) for k in want)
+    assert sorted(i for ds, i in reads if ds == id(cached)) == [0, 1, 3, 5]        # each sample read once
+    one = sum(v.nbytes for v in cached.__getitems__([0]).values())
+    small = NarrationDataset(root, index, dataclasses.replace(CLIP, sample_cache_mb=1.5 * one / 2**20))
+    small.__getitems__([0, 1, 3])
+    assert len(small._samples) == 1                                                 # the budget holds
+    with pytest.raises(ValueError, match="sample_cache_mb"):
+        dataclasses.replace(CLIP, sample_cache_mb=-1)
