@@ -27,6 +27,16 @@ CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 NORMALIZE_MODES = ("clip", "none")
 RESIZE_MODES = ("center-crop", "squash")
 TINY_SEED = 0
+# Randomly initialised CLIP draws token and position embeddings at the same scale (std 0.02), so the word
+# outputs of a random text tower mostly say where a word stands, not which word it is; trained CLIP's say
+# which. The tiny model draws its token embeddings this much larger so that, as with the real encoder, the
+# same word in different captions gives similar features (tests/encoders/test_clip.py checks it).
+TINY_TOKEN_SCALE = 20.0
+# A random 32x32x3 patch filter weighs every pixel independently, so a patch's features change more with where
+# an object's edge falls inside the patch than with the object's colour. Trained ViT/CLIP first layers are
+# smooth colour blobs and coarse gradients; the tiny model draws its patch filters from cosines of frequency
+# 0..TINY_PATCH_FREQUENCY per axis (random coefficients, the same overall scale), so colours survive the patch.
+TINY_PATCH_FREQUENCY = 1
 _TEXT_BATCH = 256  # bounds activation memory when a caller passes thousands of captions
 _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
@@ -50,7 +60,24 @@ def build_tiny_clip(seed: int = TINY_SEED) -> CLIPModel:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = CLIPModel(tiny_clip_config())
+        with torch.no_grad():
+            model.text_model.embeddings.token_embedding.weight.mul_(TINY_TOKEN_SCALE)
+            patch = model.vision_model.embeddings.patch_embedding.weight
+            patch.copy_(smooth_filters(patch.shape, float(patch.std())))
     return model.eval()
+
+
+def smooth_filters(shape: torch.Size, std: float) -> torch.Tensor:
+    """Random filters [out, channels, k, k] in the span of 2-D cosines of frequency <= TINY_PATCH_FREQUENCY
+    (coefficients shrinking with frequency), rescaled to standard deviation `std`. Draws from torch's RNG."""
+    out, channels, k = shape[0], shape[1], shape[-1]
+    x = (torch.arange(k, dtype=torch.float32) + 0.5) / k
+    waves = [torch.cos(torch.pi * f * x) for f in range(TINY_PATCH_FREQUENCY + 1)]
+    basis = torch.stack([wy[:, None] * wx[None] for wy in waves for wx in waves])          # [K, k, k]
+    order = torch.tensor([fy + fx for fy in range(len(waves)) for fx in range(len(waves))], dtype=torch.float32)
+    coef = torch.randn(out, channels, len(basis)) / (1 + order).sqrt()
+    filters = torch.einsum("ock,kyx->ocyx", coef, basis)
+    return filters * (std / filters.std())
 
 
 def _local_weight_files(folder: Path) -> list[Path]:

@@ -215,3 +215,35 @@ def test_incomplete_checkpoint_is_refused_not_randomly_filled(tmp_path):
     save_file(state, weights, metadata={"format": "pt"})
     with pytest.raises(ClipLoadError, match="lacks or mis-shapes 2 CLIP weights: text_model.final_layer_norm.bias"):
         build_encoders(["clip"], "vit-b-32", clip_model=str(tmp_path / "clip"))
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+def test_tiny_word_features_say_which_word_rather_than_where(tiny_clip):
+    """The same colour word in captions of other lengths stays closer to itself than to another colour word at
+    the same position (a random CLIP's position embeddings would dominate; see TINY_TOKEN_SCALE)."""
+    colours = ["red", "blue", "green", "yellow"]
+    short = tiny_clip.encode_text([f"spin {c} circle" for c in colours])["words"][:, 1]          # position 2
+    long = tiny_clip.encode_text([f"um so now we spin the {c} circle" for c in colours])["words"][:, 6]
+    cos = _unit(short) @ _unit(long).T                       # [short colour, long colour]
+    assert (cos.argmax(1) == np.arange(4)).all()             # nearest across contexts: the same word
+    same_position = _unit(short) @ _unit(short).T
+    assert np.diag(cos).mean() > same_position[~np.eye(4, dtype=bool)].mean()
+
+
+def test_tiny_patch_filters_are_smooth(tiny_clip):
+    """Every patch filter of the tiny model lies in the span of the low-frequency 2-D cosines, drawn at the
+    scale asked for."""
+    from pipeline.encoders.clip import TINY_PATCH_FREQUENCY, smooth_filters
+
+    weight = tiny_clip.model.vision_model.embeddings.patch_embedding.weight.detach()
+    k = weight.shape[-1]
+    x = (torch.arange(k, dtype=torch.float32) + 0.5) / k
+    waves = [torch.cos(torch.pi * f * x) for f in range(TINY_PATCH_FREQUENCY + 1)]
+    basis = torch.stack([wy[:, None] * wx[None] for wy in waves for wx in waves]).reshape(len(waves) ** 2, -1)
+    flat = weight.reshape(-1, k * k)
+    coef = torch.linalg.lstsq(basis.T, flat.T).solution
+    assert torch.allclose(basis.T @ coef, flat.T, atol=1e-5)
+    assert smooth_filters(weight.shape, 0.5).std().item() == pytest.approx(0.5, rel=1e-4)
