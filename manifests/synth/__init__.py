@@ -2,7 +2,8 @@
 datasets' formats so that the real builders, extraction, training and scorers run on it unchanged.
 
     python -m manifests.synth --out DIR [--seed 0] [--train-videos 24] [--test-videos 8] [--seconds 40-60]
-        [--size 320x240] [--fps 10] [--object-size 0.22] [--idle-hands 0.3] [--jobs 2] [--overwrite] ...
+        [--size 320x240] [--fps 10] [--object-size 0.26] [--table-colours 1] [--idle-hands 0.3]
+        [--train-window 16 --train-fps 5] [--jobs 2] [--overwrite] ...
 
     from manifests.synth import WorldConfig, generate, make_world, read_world
     report = generate("DIR", WorldConfig(seed=0))   # GenerationReport: .paths (SynthPaths), .timings
@@ -12,9 +13,10 @@ World model (modules: vocab, geometry, world, sampling, narration, render, write
 - Objects: twelve fixed kinds, each with its own colour, every shape shared by two (red circle, pink circle,
   blue square, violet square, green triangle, white triangle, yellow star, magenta star, purple hexagon, black
   hexagon, cyan cross, lime cross); a video shows about 5 of them. Diameter `object_size` x the short side
-  (default 0.22: 53 px of 240, about 1.6 x 1.6 cells of the 7x7 grid of a 224 crop), with a darker stripe
-  through the centre (so a rotation shows in one frame). They rest at random places on a textured table (muted
-  colour, wood-like grain), never touching; with `crop_safe` (default) object centres stay inside the centred
+  (default 0.26: 62 px of 240, about 1.8 x 1.8 cells of the 7x7 grid of a 224 crop), with a darker stripe
+  through the centre (so a rotation shows in one frame). They rest at random places on a textured table (a
+  muted colour, by default the same in every video (`table_colours`), and each video's own wood-like grain;
+  a table colour changing from video to video dominates random encoders' frame features), never touching; with `crop_safe` (default) object centres stay inside the centred
   square that a short-side resize + 224 centre crop keeps, so `--resize center-crop` and `squash` both see
   every object.
 - Tasks: a fixed grammar (`vocab.TASKS`) of 8 tasks with 4-5 ordered steps (verb + object); a video follows
@@ -24,8 +26,8 @@ World model (modules: vocab, geometry, world, sampling, narration, render, write
 - Steps happen one at a time over whole-second intervals [start, end) (`step_seconds`, default 4-8 s) with
   background stretches of at least `min_gap` s before, between and after them. During a step a hand (a
   palm about as large as the object, with a forearm of 3.5 radii) grips the actor, which is lifted (drawn
-  1.2x larger, casting a shadow) and moves to a new free place (where it rests afterwards), spins one
-  turn, grows to 1.4x more and back, shakes, or flips (narrows to 30 % and back): every verb shows in a
+  1.8x larger, casting a shadow) and moves to a new free place (where it rests afterwards), spins one
+  turn, grows to 1.3x more and back, shakes, or flips (narrows to 30 % and back): every verb shows in a
   single frame. The actor's place differs per video and moves, so a centre prior is beatable. With
   `idle_hands` a background stretch shows a hand over empty table for up to 3 s (a hand alone does not
   mean an action). 1-2 `distractors` are never acted on; objects at rest never move.
@@ -47,7 +49,8 @@ Layout under DIR (world.json is written last: its presence marks a complete worl
     world.json                      config, vocabulary and every video's ground truth (below)
     train/videos/<vid>.mp4          H.264 (yuv420p, crf 18, one thread, bit-exact flags, no metadata)
     train/captions/<vid>.csv        HowTo100M narration CSV: header start,end,text; times with 2 decimals
-    train/manifest/                 `manifests.build howto100m` (16 s caption windows at 5 fps, merged)
+    train/manifest/                 `manifests.build howto100m` (caption windows, merged: --train-window s at
+                                    --train-fps, default 16 s at 5 fps)
     test/videos/<vid>.mp4, test/captions/<vid>.csv
     test/benchmarks/                --benchmark-dir for `python -m eval.score` and the gyt builder
       groundingyoutube/

@@ -13,6 +13,7 @@ from typing import Sequence
 
 from manifests.errors import AnnotationError, ManifestError
 from manifests.synth.config import WorldConfig, parse_range, parse_size
+from manifests.segments import WindowSpec
 from manifests.synth.generate import generate
 from pipeline.ffmpeg import FFmpegError
 
@@ -36,6 +37,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--skip-step", type=float, default=D.skip_step, help="chance a task step is skipped")
     p.add_argument("--idle-hands", type=float, default=D.idle_hands,
                    help="chance a background stretch shows a hand touching nothing")
+    p.add_argument("--table-colours", type=int, default=D.table_colours,
+                   help="table colours the videos draw from (default 1: one colour, each video its own grain)")
     p.add_argument("--no-crop-safe", action="store_true",
                    help="place objects anywhere (default: inside the centred square a centre crop keeps)")
     p.add_argument("--narration-bias", default=f"{D.narration_bias[0]}:{D.narration_bias[1]}",
@@ -43,6 +46,10 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--narration-jitter", type=float, default=D.narration_jitter)
     p.add_argument("--narration-drop", type=float, default=D.narration_drop)
     p.add_argument("--distractor-narrations", default="-".join(map(str, D.distractor_narrations)))
+    p.add_argument("--train-window", type=float, default=WindowSpec.window,
+                   help="training manifest: caption window length, seconds (default %(default)s)")
+    p.add_argument("--train-fps", type=float, default=WindowSpec.fps,
+                   help="training manifest: frames per second of the caption windows (default %(default)s)")
     p.add_argument("--jobs", type=int, default=2, help="videos encoded at once (default 2)")
     p.add_argument("--no-manifests", action="store_true", help="do not build the manifests")
     p.add_argument("--overwrite", action="store_true", help="replace a world generated before in --out")
@@ -60,6 +67,7 @@ def config_from_args(args: argparse.Namespace) -> WorldConfig:
         seconds=parse_range(args.seconds), width=width, height=height, fps=args.fps, object_size=args.object_size,
         distractors=parse_range(args.distractors), step_seconds=parse_range(args.step_seconds),
         min_gap=args.min_gap, skip_step=args.skip_step, idle_hands=args.idle_hands, crop_safe=not args.no_crop_safe,
+        table_colours=args.table_colours,
         narration_bias=(float(lo), float(hi)), narration_jitter=args.narration_jitter,
         narration_drop=args.narration_drop, distractor_narrations=parse_range(args.distractor_narrations))
 
@@ -68,7 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
     try:
         config = config_from_args(args)
-        report = generate(args.out, config, jobs=args.jobs, manifests=not args.no_manifests,
+        windows = WindowSpec(window=args.train_window, fps=args.train_fps)
+        report = generate(args.out, config, jobs=args.jobs, manifests=not args.no_manifests, train_windows=windows,
                           overwrite=args.overwrite, progress=not args.no_progress)
     except (ValueError, OSError, AnnotationError, ManifestError, FFmpegError) as exc:
         print(f"error: {exc}", file=sys.stderr)

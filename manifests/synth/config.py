@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
+from manifests.synth.vocab import TABLE_COLOURS
+
 IntRange = tuple[int, int]
 FloatRange = tuple[float, float]
 
@@ -16,13 +18,16 @@ class WorldConfig:
     width: int = 320
     height: int = 240
     fps: int = 10  # whole number, so the frame at every whole second exists (second s = frame s * fps)
-    object_size: float = 0.22  # object diameter as a fraction of the frame's short side
+    object_size: float = 0.26  # object diameter as a fraction of the frame's short side
     distractors: IntRange = (1, 2)  # objects in the scene that no step acts on (as many as are left)
     step_seconds: IntRange = (4, 8)  # length of one action
     min_gap: int = 2  # shortest background stretch before, between and after actions
     skip_step: float = 0.15  # chance that a video skips a step of its task (at least 2 steps are kept)
     idle_hands: float = 0.3  # chance that a background stretch shows a hand touching nothing
     crop_safe: bool = True  # keep objects inside the centred square a 224 centre crop sees
+    table_colours: int = 1  # table colours the videos draw from (vocab.TABLE_COLOURS); every video has its own
+    #                         grain. One colour by default: a table colour that changes from video to video
+    #                         dominates random encoders' frame features and drowns the objects in them
     # narrations (ASR imitation)
     narration_bias: FloatRange = (-1.0, 2.0)  # per-video lag of speech behind the action, seconds
     narration_jitter: float = 1.5  # plus uniform(-jitter, jitter) per narration
@@ -43,6 +48,7 @@ class WorldConfig:
             (self.width % 2 == 0 and self.height % 2 == 0 and min(self.width, self.height) >= 64,
              "width and height must be even and at least 64 (H.264 4:2:0)"),
             (self.fps >= 1, "fps must be a whole number >= 1"),
+            (1 <= self.table_colours <= len(TABLE_COLOURS), f"table_colours must lie in 1..{len(TABLE_COLOURS)}"),
             (0.08 <= self.object_size <= 0.34, "object_size must lie in [0.08, 0.34] of the short side"),
             (self.step_seconds[0] >= 1 and self.min_gap >= 1, "steps and gaps last at least 1 s"),
             (self.seconds[0] >= self.step_seconds[0] + 2 * self.min_gap,

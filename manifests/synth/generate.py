@@ -11,6 +11,7 @@ from tqdm import tqdm
 
 from manifests import builders
 from manifests.build import assemble
+from manifests.segments import WindowSpec
 from manifests.synth.config import WorldConfig
 from manifests.synth.render import render_video
 from manifests.synth.sampling import make_world
@@ -131,9 +132,10 @@ def write_annotations(world: World, paths: SynthPaths) -> None:
         write_yc_interactions(test, paths.yc_interactions, train=train)
 
 
-def build_manifests(world: World, paths: SynthPaths, jobs: int) -> None:
-    """The training manifest (HowTo100M builder: caption windows at 5 fps) and the three evaluation manifests
-    (GYT, YouCook2-Interactions, MiningYouTube builders: whole videos at 1 fps), with the real builders."""
+def build_manifests(world: World, paths: SynthPaths, jobs: int, train_windows: WindowSpec | None = None) -> None:
+    """The training manifest (HowTo100M builder: caption windows, by default 16 s at 5 fps) and the three
+    evaluation manifests (GYT, YouCook2-Interactions, MiningYouTube builders: whole videos at 1 fps), with the
+    real builders."""
     drafts = []
     if world.split("train"):
         drafts.append(("howto100m", paths.train_manifest,
@@ -147,15 +149,17 @@ def build_manifests(world: World, paths: SynthPaths, jobs: int) -> None:
                 paths.mining / "annotations", paths.test_videos, dataset="synth-miningyoutube")),
         ]
     for kind, out, draft in drafts:
-        manifest = assemble(draft, jobs=jobs, progress=False, builder=kind,
+        manifest = assemble(draft, window=train_windows if kind == "howto100m" else None, jobs=jobs, progress=False,
+                            builder=kind,
                             args={"kind": kind, "generator": "manifests.synth", "seed": world.config.seed})
         manifest.write(out)
 
 
 def generate(out: str | Path, config: WorldConfig = WorldConfig(), *, jobs: int = 2, manifests: bool = True,
-             overwrite: bool = False, progress: bool = True) -> GenerationReport:
+             overwrite: bool = False, progress: bool = True, train_windows: WindowSpec | None = None
+             ) -> GenerationReport:
     """Generate a world under `out` (see the package docstring for the layout); world.json is written last,
-    so its presence marks a complete world."""
+    so its presence marks a complete world. `train_windows` sets the training manifest's caption windows."""
     paths = SynthPaths.under(out)
     prepare_output(paths.root, overwrite)
     paths.root.mkdir(parents=True, exist_ok=True)
@@ -167,7 +171,7 @@ def generate(out: str | Path, config: WorldConfig = WorldConfig(), *, jobs: int 
     write_annotations(world, paths)
     clock["annotations"] = time.perf_counter()
     if manifests:
-        build_manifests(world, paths, jobs)
+        build_manifests(world, paths, jobs, train_windows)
     clock["manifests"] = time.perf_counter()
     write_world(world, paths.world)
     clock["world"] = time.perf_counter()

@@ -66,7 +66,7 @@ def sample_video(cfg: WorldConfig, split: str, index: int) -> VideoSpec:
     spec = VideoSpec(
         video_id=video_id(split, index), split=split, task=task, task_name=task_name, duration=duration,
         fps=cfg.fps, width=cfg.width, height=cfg.height, radius=cfg.radius,
-        table_rgb=TABLE_COLOURS[int(rng.integers(len(TABLE_COLOURS)))],
+        table_rgb=TABLE_COLOURS[int(rng.integers(len(TABLE_COLOURS))) % cfg.table_colours],  # draw kept: same streams
         skin_rgb=SKIN_TONES[int(rng.integers(len(SKIN_TONES)))],
         hand_angle=float((math.pi / 3 if rng.random() < 0.5 else 2 * math.pi / 3) + rng.uniform(-0.25, 0.25)),
         texture_seed=int(rng.integers(2**31)), objects=objects, steps=tuple(steps), idle_hands=())
@@ -107,7 +107,7 @@ def _region(cfg: WorldConfig) -> tuple[float, float, float, float]:
         left, top, right, bottom = (w - side) / 2, (h - side) / 2, (w + side) / 2, (h + side) / 2
     else:
         left, top, right, bottom = 0.0, 0.0, float(w), float(h)
-    margin = 1.2 * cfg.radius + 2  # a growing object (x1.55) may still reach the border briefly
+    margin = 1.2 * cfg.radius + 2  # a lifted object (x1.8, growing to x2.3) may still reach the border briefly
     return (left + margin, top + margin, right - margin, bottom - margin)
 
 

@@ -21,7 +21,9 @@ Box = tuple[int, int, int, int]
 SPLITS = ("train", "test")
 BACKGROUND = "background"
 IDLE_WIGGLE = 0.15  # how far an idle hand drifts, in object radii
-LIFT = 1.2  # a handled object is lifted towards the camera: drawn this much larger
+LIFT = 1.8  # a handled object is lifted towards the camera: drawn this much larger (and so, like a
+#            demonstrated object in a real video, it fills more of the frame while it is handled)
+GROW = 0.3  # "grow" swells the lifted object by this much more at the middle of its step
 
 
 @dataclass(frozen=True)
@@ -168,7 +170,7 @@ def action_pose(step: Step, t: float, radius: float) -> Pose:
     if step.verb == "spin":
         return Pose(x0, y0, angle=2 * math.pi * p, sx=LIFT, sy=LIFT)
     if step.verb == "grow":
-        scale = LIFT * (1 + 0.4 * math.sin(math.pi * p))
+        scale = LIFT * (1 + GROW * math.sin(math.pi * p))
         return Pose(x0, y0, sx=scale, sy=scale)
     if step.verb == "shake":
         dt, amp = t - step.start, 0.28 * radius

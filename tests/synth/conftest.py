@@ -12,7 +12,6 @@ from manifests.synth import GenerationReport, World, WorldConfig, generate, read
 # 4 s (kept) in 3 short videos; test_world and test_formats check that it still does.
 TINY = WorldConfig(seed=12, train_videos=1, test_videos=2, seconds=(15, 17), step_seconds=(3, 4), min_gap=1,
                    idle_hands=0.5)
-TIMINGS: dict[str, dict] = {}  # filled by test_generate, printed at the end of the run
 
 
 def _generate(root: Path, config: WorldConfig) -> tuple[GenerationReport, World]:
@@ -34,9 +33,3 @@ def tiny_twin(tmp_path_factory) -> tuple[GenerationReport, World]:
 def tiny_other_seed(tmp_path_factory) -> tuple[GenerationReport, World]:
     config = WorldConfig(**{**TINY.as_dict(), "seed": TINY.seed + 1})
     return _generate(tmp_path_factory.mktemp("synth-other") / "world", config)
-
-
-def pytest_terminal_summary(terminalreporter):
-    for name, info in TIMINGS.items():
-        terminalreporter.write_sep("-", f"synthetic world generation: {name}")
-        terminalreporter.write_line(info["line"])

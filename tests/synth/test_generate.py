@@ -1,4 +1,5 @@
-"""Whole-world generation: determinism, the command line, refusing to overwrite, and the default world's cost."""
+"""Whole-world generation: determinism, the command line, refusing to overwrite (the demo's world and its cost:
+tests/test_demo.py)."""
 from __future__ import annotations
 
 import json
@@ -10,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from manifests.schema import Manifest
-from manifests.synth import WorldConfig, generate
+from manifests.synth import generate
 from manifests.synth.__main__ import main
 from manifests.validate import validate
-from tests.synth.conftest import TIMINGS, TINY
+from tests.synth.conftest import TINY
 
 MANIFEST_DIRS = ("train/manifest", "test/manifests")  # absolute paths and a creation time inside
 REPO = Path(__file__).resolve().parents[2]
@@ -71,8 +72,10 @@ def test_command_line_writes_a_world_and_refuses_to_overwrite_it(tmp_path, capsy
     assert all(validate(Path(summary["paths"][k])) == [] for k in ("train_manifest", "gyt_manifest"))
     assert main(argv) == 2  # exists
     assert "--overwrite" in capsys.readouterr().err
-    assert main([*argv, "--overwrite", "--seed", "4"]) == 0
+    assert main([*argv, "--overwrite", "--seed", "4", "--train-window", "4", "--train-fps", "2"]) == 0
     assert json.loads((out / "world.json").read_text())["config"]["seed"] == 4
+    segments = Manifest.read(out / "train" / "manifest").segment_rows()
+    assert {s.fps for s in segments} == {2.0}
 
 
 def test_overwrite_never_deletes_foreign_files(tmp_path):
@@ -86,17 +89,3 @@ def test_command_line_rejects_bad_options(tmp_path, capsys):
     assert main(["--out", str(tmp_path / "w"), "--size", "321x240"]) == 2
     assert main(["--out", str(tmp_path / "w"), "--seconds", "ten"]) == 2
     assert "error:" in capsys.readouterr().err
-
-
-@pytest.mark.slow
-def test_default_world_generation_time(tmp_path):
-    """Generates the demo's default world once and reports how long it took (no timed assertion)."""
-    report = generate(tmp_path / "default", WorldConfig(), progress=False)
-    t = report.timings
-    assert report.train_videos == 24 and report.test_videos == 8
-    assert abs(sum(v for k, v in t.items() if k != "total") - t["total"]) < 1e-6
-    assert validate(report.paths.train_manifest) == [] and validate(report.paths.gyt_manifest) == []
-    TIMINGS["default world"] = {"line": (
-        f"{report.train_videos}+{report.test_videos} videos, {report.video_seconds} s of video, {report.frames} "
-        f"frames: {t['total']:.1f} s (render+encode {t['render']:.1f} s, annotations {t['annotations']:.1f} s, "
-        f"manifests {t['manifests']:.1f} s, world.json {t['world']:.1f} s)")}
