@@ -37,7 +37,7 @@ from eval.scorers.common import (
     MissingPredictionsError, ScoreError, check_missing_policy, frame_sizes, mask_options, resolve_file,
 )
 from eval.scorers.gyt_tubes import PredTube, TubeStats, gt_boxes, tube_stats, video_tubes
-from manifests.benchmarks.gyt import load_boxes, load_segments
+from manifests.benchmarks.gyt import load_boxes, load_segments, load_vid2step
 
 SUBDIR = "groundingyoutube"
 THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5)
@@ -225,3 +225,17 @@ def _map_keys(detections: list[Detection], tubes: list[GtTube], chosen: str, reg
     out["map_mean"] = out[f"map_{chosen}_mean"]
     out["per_class"] = dict(per_class)
     return out
+
+
+def uniform_temporal_accuracy(cfg: GytConfig, pools: str = "vid2step.json") -> float | None:
+    """Expected `temporal_accuracy` (percent) of the uniform prior: at every second a label drawn uniformly from
+    the video's pool (vid2step.json, "background" included). An annotated second is right with probability
+    1 / pool size when its label is in the pool, else never; None without annotated seconds."""
+    truths, _ = video_truths(cfg)
+    pool_of = load_vid2step(resolve_file(cfg.benchmark_dir, SUBDIR, pools))
+    expected, seconds = 0.0, 0
+    for vid, truth in truths.items():
+        pool = pool_of.get(vid, [])
+        seconds += len(truth.frame_labels)
+        expected += sum(1.0 / len(pool) for label in truth.frame_labels if label in pool)
+    return 100.0 * expected / seconds if seconds else None

@@ -162,3 +162,22 @@ def test_youcook_sizes_file_follows_the_annotation_rule_or_the_reference_clamp(t
     assert [paper.of(v) for v in sizes] == [(640, 360), (640, 480), (1920, 1080), (480, 360)]
     assert [reference.of(v) for v in sizes] == [(640, 360), (640, 360), (640, 360), (480, 360)]
     assert youcook.sizes_for(youcook.YouCookConfig(tmp_path)).of("anything") == (640, 360)
+
+
+def test_uniform_temporal_accuracy_is_the_mean_over_every_labelling(gyt_dir, tmp_path):
+    """The uniform prior's expected temporal accuracy equals the scorer's accuracy averaged over every way of
+    labelling the annotated seconds from the pool (a pool without a second's label can never be right)."""
+    import itertools
+
+    pool = ["cut", "mix", BACKGROUND]
+    (gyt_dir / "groundingyoutube" / "vid2step.json").write_text(json.dumps({"v": pool}))
+    cfg = gyt.GytConfig(gyt_dir, missing="miss")
+    seconds = gyt.video_truths(cfg)[0]["v"].frame_seconds.tolist()
+    accuracies = []
+    for labels in itertools.product(pool, repeat=len(seconds)):
+        preds = gyt_file(tmp_path / "p.h5", dict(zip(seconds, labels)), [])
+        accuracies.append(gyt.score(cfg, preds)["temporal_accuracy"])
+    assert gyt.uniform_temporal_accuracy(cfg) == pytest.approx(np.mean(accuracies))
+    (gyt_dir / "groundingyoutube" / "vid2step.json").write_text(json.dumps({"v": ["mix", BACKGROUND]}))
+    mix = sum(label == "mix" for label in gyt.video_truths(cfg)[0]["v"].frame_labels)
+    assert gyt.uniform_temporal_accuracy(cfg) == pytest.approx(100 * mix / 2 / len(seconds))
