@@ -138,10 +138,13 @@ def _safe(text: str) -> str:
 
 
 # ---- timeline --------------------------------------------------------------------------------------------------
-def _colour(label: str):
-    if label == BACKGROUND:
-        return (0.85, 0.85, 0.85)
-    return plt.get_cmap("tab20")(int(hashlib.sha1(label.encode()).hexdigest(), 16) % 20)
+def label_colours(labels) -> dict:
+    """A distinct colour per label of one picture (tab10, then tab20), background grey."""
+    names = sorted(set(labels) - {BACKGROUND})
+    palette = [plt.get_cmap("tab10")(i) for i in range(10)] + [plt.get_cmap("tab20")(i) for i in range(1, 20, 2)]
+    colours = {name: palette[i % len(palette)] for i, name in enumerate(names)}
+    colours[BACKGROUND] = (0.85, 0.85, 0.85)
+    return colours
 
 
 def write_timeline(out: Path, preds: Predictions, manifest: Manifest, video_id: str) -> Path:
@@ -153,12 +156,15 @@ def write_timeline(out: Path, preds: Predictions, manifest: Manifest, video_id: 
     last = 1.0 if manifest.builder == "gyt" else 0.0
     steps = [(c.start, c.end + last, c.text) for c in manifest.caption_rows()
              if c.video_id == video_id and c.kind == "step" and c.start is not None]
-    fig, ax = plt.subplots(figsize=(10, 2.2))
+    colour = label_colours([t for _, _, t in steps] + labels)
+    fig, ax = plt.subplots(figsize=(10, 2.4))
     for start, end, text in steps:
-        ax.broken_barh([(start, end - start)], (1, 0.8), color=_colour(text))
-        ax.text(start, 1.9, text, fontsize=7, rotation=20, va="bottom")
+        ax.broken_barh([(start, end - start)], (1, 0.8), color=colour[text])
     for s, label in enumerate(labels):
-        ax.broken_barh([(s, 1)], (0, 0.8), color=_colour(label))
+        ax.broken_barh([(s, 1)], (0, 0.8), color=colour[label])
+    shown = [name for name in colour if name != BACKGROUND]
+    handles = [plt.Rectangle((0, 0), 1, 1, color=colour[name]) for name in shown]
+    ax.legend(handles, shown, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     ax.set_yticks([0.4, 1.4], ["predicted", "ground truth"])
     ax.set_xlabel("seconds")
     ax.set_xlim(0, max([len(labels)] + [e for _, e, _ in steps]))
@@ -172,17 +178,26 @@ def write_timeline(out: Path, preds: Predictions, manifest: Manifest, video_id: 
 
 
 # ---- training curves -------------------------------------------------------------------------------------------
+def moving_average(values: np.ndarray, window: int) -> np.ndarray:
+    """Trailing mean over up to `window` values (the first ones average what there is)."""
+    sums = np.cumsum(np.concatenate([[0.0], values]))
+    lo = np.maximum(np.arange(1, len(values) + 1) - window, 0)
+    return (sums[1:] - sums[lo]) / (np.arange(1, len(values) + 1) - lo)
+
+
 def write_curves(run_dir: Path, out: Path) -> Path:
+    """Every loss term of metrics.jsonl (thin: as logged; thick: mean of the last 10 logged steps) and the lr."""
     from trainer.rundir import read_metrics
 
     rows = read_metrics(run_dir)
     if not rows:
         raise VizError(f"{run_dir}: metrics.jsonl holds no step")
-    keys = [k for k in ("loss", "global", "local", "word") if any(k in r for r in rows)]
+    keys = sorted({k for r in rows for k in r if k == "loss" or k.startswith("loss_")})
     fig, axes = plt.subplots(1, 2, figsize=(10, 3))
-    for k in keys:
-        pts = [(r["step"], r[k]) for r in rows if k in r]
-        axes[0].plot(*zip(*pts), label=k)
+    for i, k in enumerate(keys):
+        steps, values = zip(*[(r["step"], r[k]) for r in rows if k in r])
+        line, = axes[0].plot(steps, values, lw=0.6, alpha=0.35, color=f"C{i}")
+        axes[0].plot(steps, moving_average(np.asarray(values, float), 10), lw=1.6, color=line.get_color(), label=k)
     axes[0].set_xlabel("step")
     axes[0].set_title("loss terms")
     axes[0].legend(fontsize=8)
