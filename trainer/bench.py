@@ -3,7 +3,10 @@
 1. attention: the local stack (projections, CA-SA-CA, pooling; forward + backward) for every (video, text)
    pair, computed the released code's way (both modalities repeated into [Bv, Bt, W, R, d] tensors;
    tests/trainer/naive.py) and the batched way (trainer.heads: einsum, no such tensor). Each case runs in a
-   fresh process; peak memory is the growth of the peak RSS (CPU) or max_memory_allocated (CUDA).
+   fresh process; peak memory is the growth of the peak RSS (CPU) or max_memory_allocated (CUDA). Where the
+   naive case cannot run (16 x 16 pairs of 16 x 49 regions need about 64 GB), both are also *counted*: run on
+   fake tensors (FakeTensorMode: shapes only, nothing allocated) under torch's MemTracker, which adds up the
+   bytes of the tensors alive at each point; the same count at the measured size checks it against RSS.
 2. training: samples/s of whole training steps (selection, head, losses, backward, Adam) on in-memory batches,
    for the tiny head and for the full-size paper-clip configuration.
 3. loader: samples/s of the DataLoader (paper-clip windows: 80 candidates of 7x7x512 at 5 fps) from a
@@ -68,7 +71,6 @@ def attention_case(impl: str, pairs: int, frames: int, words: int, dim: int, dev
                 torch.arange(words, device=dev)[None].expand(n, -1) < 12)          # 12 real words, 8 padding
 
     def step() -> None:
-        nonlocal grid, frame_mask, text, word_mask
         video, video_mask = head.encode_video(grid, frame_mask)
         tokens = head.encode_text(text)
         if impl == "naive":
@@ -115,6 +117,43 @@ def run_attention_case(impl: str, pairs: int, frames: int, device: torch.device,
     if proc.returncode != 0:
         return {"impl": impl, "pairs": pairs, "frames": frames, "error": proc.stderr.strip().splitlines()[-1:]}
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def counted_peak(impl: str, pairs: int, frames: int, words: int = 20, dim: int = 512) -> dict:
+    """Peak bytes of live tensors in forward + backward of the attention case, counted on fake tensors."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    from torch.distributed._tools.mem_tracker import MemTracker
+
+    sys.path.insert(0, str(REPO))
+    from tests.trainer.naive import reference_style_pairs
+
+    with FakeTensorMode():
+        head = build_head(HeadConfig(dim=dim), dict.fromkeys(("global", "grid", "sentence", "words"), dim))
+        grid, frame_mask = torch.randn(pairs, frames, 7, 7, dim), torch.ones(pairs, frames, dtype=torch.bool)
+        text, word_mask = torch.randn(pairs, words, dim), torch.arange(words)[None].expand(pairs, -1) < 12
+        tracker = MemTracker()
+        tracker.track_external(head)
+        with tracker:
+            video, video_mask = head.encode_video(grid, frame_mask)
+            tokens = head.encode_text(text)
+            if impl == "naive":
+                v, t = reference_style_pairs(head, video, video_mask, tokens, word_mask, "train")
+            else:
+                out = head.pairs(video, video_mask, tokens, word_mask, mode="train")
+                v, t = out.video, out.text
+            (v * t).sum().backward()
+        peak = sum(stats.get("Total", 0) for stats in tracker.get_tracker_snapshot("peak").values())
+    return {"impl": impl, "pairs": pairs, "frames": frames, "regions": frames * 49, "words": words, "dim": dim,
+            "counted_mb": round(peak / MB, 1)}
+
+
+def counted_cases(small: tuple[int, int], full: tuple[int, int]) -> dict:
+    """Counted peaks of both ways at the measured (small) and the full size, and the full-size ratio."""
+    try:
+        cases = [counted_peak(impl, *size) for size in (small, full) for impl in ("naive", "batched")]
+    except (ImportError, RuntimeError, NotImplementedError) as exc:  # private torch API: report, do not fail
+        return {"error": f"{type(exc).__name__}: {exc}"}
+    return {"cases": cases, "full_memory_ratio": round(cases[2]["counted_mb"] / max(cases[3]["counted_mb"], 1e-3), 2)}
 
 
 # ---- 2. training rate -------------------------------------------------------------------------------------------
@@ -223,6 +262,7 @@ def run(args: argparse.Namespace) -> dict:
         result["attention_memory_ratio"] = round(small[0]["peak_mb"] / max(small[1]["peak_mb"], 1e-3), 2)
         result["attention_time_ratio"] = round(small[0]["seconds"] / max(small[1]["seconds"], 1e-9), 2)
     result["naive_full_tensor_mb"] = round(args.pairs ** 2 * 20 * args.frames * 49 * 512 * 4 / MB, 1)
+    result["attention_counted"] = counted_cases((naive_pairs, naive_frames), (args.pairs, args.frames))
     tiny = load_config(TrainConfig, "tiny", ["data.batch_size=8"], PRESET_DIR)
     paper = load_config(TrainConfig, "paper-clip", [f"data.batch_size={args.full_batch or (4 if cpu else 64)}"],
                         PRESET_DIR)
@@ -254,6 +294,15 @@ def report(r: dict) -> str:
                      f"time x{r['attention_time_ratio']}")
     lines.append(f"  one [Bv, Bt, W, R, d] float32 tensor of the naive way at the full size: "
                  f"{r['naive_full_tensor_mb']:.0f} MB (it builds several)")
+    counted = r["attention_counted"]
+    if "cases" in counted:
+        lines.append("  counted on fake tensors (live tensor bytes, nothing allocated):")
+        for c in counted["cases"]:
+            lines.append(f"    {c['impl']:<8} {c['pairs']}x{c['pairs']} pairs, R = {c['frames']}x49: "
+                         f"peak {c['counted_mb']:>9.1f} MB")
+        lines.append(f"  naive / batched at the full size, counted: memory x{counted['full_memory_ratio']}")
+    else:
+        lines.append(f"  counting on fake tensors unavailable: {counted['error']}")
     for name in ("train_tiny", "train_full"):
         t = r[name]
         lines.append(f"training {name[6:]:<5} batch {t['batch']}, U {t['candidates']} -> T {t['keep']}: "

@@ -21,3 +21,6 @@ def test_bench_reports_every_figure(tmp_path, capsys):
     for key in ("train_tiny", "train_full", "loader"):
         assert result[key]["samples_per_s"] > 0
     assert "naive / batched at the same size" in "\n".join(out)
+    counted = result["attention_counted"]
+    assert [c["impl"] for c in counted["cases"]] == ["naive", "batched"] * 2
+    assert counted["full_memory_ratio"] > 1                     # the naive way holds the repeated tensors
