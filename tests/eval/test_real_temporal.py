@@ -120,3 +120,11 @@ def test_mining_oracle_and_uniform_baseline(benchmarks_dir, tmp_path, capsys):
                             "--protocol", protocol)
         assert uniform["segments"] == action_runs and uniform["seconds"] == oracle["seconds"]
         assert 0 < uniform["iou"] < uniform["iod"] < 1 and 0 < uniform["mof"] < 100
+
+
+def test_uniform_temporal_prior_on_the_real_files(gyt_truth, benchmarks_dir):
+    """The uniform prior's expected temporal accuracy: 1 / pool size on every annotated second of a segment."""
+    from eval.scorers.gyt import GytConfig, uniform_temporal_accuracy
+
+    chances = [(frames[t].step in pool) / len(pool) for _, frames, _, pool in gyt_truth.values() for t in frames]
+    assert uniform_temporal_accuracy(GytConfig(benchmarks_dir)) == pytest.approx(100 * np.mean(chances))
