@@ -22,7 +22,7 @@ BACKEND  ?= sequential
 WORKERS  ?= 2
 EXTRACT_ARGS ?=
 
-.PHONY: help setup test test-fast extract verify bench bench-extract clean
+.PHONY: help setup test test-fast demo compare extract verify bench bench-extract clean
 
 help: ## list the targets
 	@echo "groundcache targets (variables in CAPS can be overridden: make extract STORE=/path/store.zarr):"
@@ -45,6 +45,18 @@ test: setup ## run the whole test suite (unit + end-to-end on generated videos, 
 test-fast: setup ## unit tests only (skips the slow end-to-end tier)
 	$(PY) -m pytest -q -m "not slow" tests
 
+DEMO_OUT  ?= $(DATA)/demo
+DEMO_ARGS ?=
+
+demo: setup ## the whole system on a generated world: extract, train, evaluate vs baselines, pictures (DEMO_OUT, DEMO_ARGS)
+	$(PY) -m eval.demo --out $(DEMO_OUT) $(DEMO_ARGS)
+
+COMPARE_OUT  ?= $(DATA)/compare
+COMPARE_ARGS ?=
+
+compare: setup ## stg, comma, coot, wsra trained with one budget on one store, one table with the baselines (COMPARE_ARGS)
+	$(PY) -m eval.compare --out $(COMPARE_OUT) $(COMPARE_ARGS)
+
 $(SAMPLE)/manifest/manifest.json: | setup
 	$(PY) -m manifests.sample --out $(SAMPLE)
 
@@ -62,7 +74,7 @@ bench-extract: setup ## extraction speed and memory side by side (decode, encode
 	$(PY) -m pipeline.bench --out $(DATA)/bench
 
 clean: ## remove generated data (not .venv)
-	rm -rf $(SAMPLE) $(DATA)/bench
+	rm -rf $(SAMPLE) $(DATA)/bench $(DEMO_OUT) $(COMPARE_OUT)
 
 # training (override on the command line: make train STORE=... RUN=... TRAIN_PRESET=paper-clip TRAIN_ARGS="optim.lr=3e-4")
 TRAIN_PRESET ?= tiny
@@ -89,7 +101,7 @@ define eval_task
 	$(PY) -m eval.run $(1) --run $(RUN) --store $(STORE) --benchmark-dir $(BENCH) --protocol $(PROTOCOL) $(EVAL_ARGS)
 endef
 
-.PHONY: eval-gyt eval-gyt-spatial eval-yc eval-myt
+.PHONY: eval-gyt eval-gyt-spatial eval-yc eval-myt viz
 
 eval-gyt: setup ## GroundingYouTube untrimmed spatio-temporal grounding of RUN on STORE (BENCH, PROTOCOL, EVAL_ARGS)
 	$(call eval_task,gyt)
@@ -102,3 +114,13 @@ eval-yc: setup ## YouCook2-Interactions pointing game (frame sizes other than 64
 
 eval-myt: setup ## MiningYouTube temporal alignment: IoU, IoD, MoF (BENCH, PROTOCOL, EVAL_ARGS)
 	$(call eval_task,mining)
+
+# pictures of RUN's evaluation predictions (make eval-gyt-spatial / eval-gyt first) on the evaluation MANIFEST
+VIZ_OUT ?= $(RUN)/pictures
+
+viz: setup ## heatmap overlays (PNG + MP4), step timelines and training curves of RUN (MANIFEST: the eval manifest)
+	$(PY) -m eval.viz curves --run $(RUN) --out $(VIZ_OUT)/curves.png
+	@if [ -f $(RUN)/eval/gyt-spatial-$(PROTOCOL)/predictions.h5 ]; then \
+		$(PY) -m eval.viz overlay --predictions $(RUN)/eval/gyt-spatial-$(PROTOCOL)/predictions.h5 --manifest $(MANIFEST) --out $(VIZ_OUT) --mp4; fi
+	@if [ -f $(RUN)/eval/gyt-$(PROTOCOL)/predictions.h5 ]; then \
+		$(PY) -m eval.viz timeline --predictions $(RUN)/eval/gyt-$(PROTOCOL)/predictions.h5 --manifest $(MANIFEST) --out $(VIZ_OUT); fi

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+REPORTS: dict[str, str] = {}  # title -> line, printed at the end of the run (e.g. the demo's stage timings)
 
 
 def _benchmarks_root() -> Path:
@@ -38,3 +39,9 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+def pytest_terminal_summary(terminalreporter):
+    for title, line in REPORTS.items():
+        terminalreporter.write_sep("-", title)
+        terminalreporter.write_line(line)
