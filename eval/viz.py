@@ -26,7 +26,8 @@ import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first
 import numpy as np  # noqa: E402
 
 from eval.metrics.heatmaps import first_argmax, upsample  # noqa: E402
-from eval.predictions import BACKGROUND, Predictions, read_predictions  # noqa: E402
+from eval.predictions import BACKGROUND, Predictions, PredictionsError, read_predictions  # noqa: E402
+from manifests.errors import ManifestError  # noqa: E402
 from manifests.schema import Manifest  # noqa: E402
 from pipeline.decode import Stream, decode_all  # noqa: E402
 from pipeline.ffmpeg import probe, run  # noqa: E402
@@ -157,7 +158,9 @@ def write_timeline(out: Path, preds: Predictions, manifest: Manifest, video_id: 
     steps = [(c.start, c.end + last, c.text) for c in manifest.caption_rows()
              if c.video_id == video_id and c.kind == "step" and c.start is not None]
     colour = label_colours([t for _, _, t in steps] + labels)
+    right = max([len(labels)] + [e for _, e, _ in steps])
     fig, ax = plt.subplots(figsize=(10, 2.4))
+    ax.broken_barh([(0, right)], (1, 0.8), color=colour[BACKGROUND])  # seconds outside every step
     for start, end, text in steps:
         ax.broken_barh([(start, end - start)], (1, 0.8), color=colour[text])
     for s, label in enumerate(labels):
@@ -167,7 +170,7 @@ def write_timeline(out: Path, preds: Predictions, manifest: Manifest, video_id: 
     ax.legend(handles, shown, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     ax.set_yticks([0.4, 1.4], ["predicted", "ground truth"])
     ax.set_xlabel("seconds")
-    ax.set_xlim(0, max([len(labels)] + [e for _, e, _ in steps]))
+    ax.set_xlim(0, right)
     ax.set_title(f"{video_id}: steps per second (grey: background)", fontsize=10)
     fig.tight_layout()
     out.mkdir(parents=True, exist_ok=True)
@@ -234,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for path in _dispatch(args):
             print(path)
-    except (VizError, OSError) as exc:
+    except (VizError, ManifestError, PredictionsError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -78,6 +78,9 @@ def test_overlay_timeline_and_curves_files(oracle, tmp_path, capsys):
     assert main(["overlay", "--predictions", str(path), "--manifest", str(paths.gyt_manifest), "--out",
                  str(tmp_path), "--video-id", "nope"]) == 2
     assert "no /spatial groups for video 'nope'" in capsys.readouterr().err
+    assert main(["timeline", "--predictions", str(path), "--manifest", str(tmp_path / "absent"),
+                 "--out", str(tmp_path)]) == 2                        # a clear error, no traceback
+    assert "absent" in capsys.readouterr().err
 
 
 def test_drawing_primitives():
