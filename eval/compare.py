@@ -8,12 +8,11 @@ with the baselines on the same benchmark files, in one table (text and markdown)
 Budget: every head takes `--steps` optimiser steps on the training store with its small configuration
 (`HEADS` below: the demo preset for stg, the same with CoMMA's choices for comma, coot-tiny, wsra-tiny).
 Scores: stg and comma on gyt-spatial, gyt and mining; coot on clip-sentence and video-paragraph retrieval of
-the gyt segments; wsra on moment retrieval of the gyt segments and on gyt temporal accuracy from its
-per-second scores;
-centre/uniform priors and the frozen features' similarity on the grounding tasks, and the chance level of
-retrieval (R@1 = 1 / candidates). Without stores the demo's
-world is generated (or reused) under --out. Writes OUT/results.json (every metric) and OUT/results.md; the
-last stdout line is the table's figures as JSON.
+the gyt segments; wsra on moment retrieval of the gyt segments and on gyt temporal accuracy from its per-second
+scores. Baselines: centre/uniform priors and the frozen features' similarity on the grounding tasks; in the
+uniform prior's row also the chance levels of retrieval (R@1 = 1 / candidates) and of moment retrieval (wsra's
+proposal windows ranked at random). Without stores the demo's world is generated (or reused) under --out.
+Writes OUT/results.json (every metric) and OUT/results.md; the last stdout line is the table's figures as JSON.
 """
 from __future__ import annotations
 
@@ -73,13 +72,14 @@ def compare(args: argparse.Namespace) -> dict:
         setup = prepare_data(stages, args, out)[1]
         say(f"world + features  {sum(stages.seconds.values()):6.1f} s")
     results: dict[str, dict] = {}
+    runs: dict[str, Path] = {}
     budget = (f"optim.max_steps={args.steps}",)
     for name in args.heads.split(","):
         entry = HEADS[name]
-        run = train_entry(stages, setup, entry, budget)
-        results[name] = evaluate_head(stages, setup, entry, run)
+        runs[name] = train_entry(stages, setup, entry, budget)
+        results[name] = evaluate_head(stages, setup, entry, runs[name])
         say(f"{name:<6} trained and scored  {stages.seconds[f'train-{name}']:6.1f} s train")
-    results.update(baselines(stages, setup, retrieval="coot" in args.heads.split(",")))
+    results.update(baselines(stages, setup, retrieval="coot" in runs, moments_run=runs.get("wsra")))
     seconds = time.perf_counter() - t0
     summary = {"out": str(out), "steps": args.steps, "methods": headline(results), "seconds": round(seconds, 1)}
     full = {**summary, "metrics": results, "commands": stages.commands,

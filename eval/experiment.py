@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from eval.moments_inference import ProposalConfig
 from eval.scorers.gyt import GytConfig, uniform_temporal_accuracy
 
 GROUNDING_TASKS = ("gyt-spatial", "gyt", "mining")
@@ -31,6 +32,8 @@ TASKS_OF_HEAD = {"stg": GROUNDING_TASKS, "comma": GROUNDING_TASKS, "coot": ("ret
                  "wsra": ("moments", "gyt")}
 # WSRA gives per-second label scores but no spatial maps: of the gyt scorer's figures only these apply.
 TEMPORAL_ONLY_KEYS = ("task", "protocol", "frames", "videos", "temporal_accuracy", "missing_videos")
+# WSRA's moment proposals on the gyt segments: windows of fixed lengths in seconds (its steps last a few seconds)
+PROPOSALS = ProposalConfig(lengths=(4, 6, 8, 12), relative=False)
 
 
 class StageError(RuntimeError):
@@ -154,7 +157,7 @@ def evaluate_head(stages: Stages, setup: Setup, entry: Entry, run: Path, tasks: 
 
 def _ranked(stages: Stages, setup: Setup, name: str, task: str, run: Path) -> dict:
     """COOT retrieval, WSRA moments and WSRA per-second scores (Python-API inference), then the scorer."""
-    from eval.moments_inference import ProposalConfig, infer_moments, infer_temporal
+    from eval.moments_inference import infer_moments, infer_temporal
     from eval.retrieval_inference import infer_retrieval
 
     predictions = run / "eval" / f"{task}.h5"
@@ -163,8 +166,7 @@ def _ranked(stages: Stages, setup: Setup, name: str, task: str, run: Path) -> di
         if task == "retrieval":
             infer_retrieval(run, setup.test_store, predictions, kinds=("step",))
         elif task == "moments":
-            infer_moments(run, setup.test_store, predictions, kinds=("step",),
-                          proposals=ProposalConfig(lengths=(4, 6, 8, 12), relative=False))
+            infer_moments(run, setup.test_store, predictions, kinds=("step",), proposals=PROPOSALS)
         else:
             infer_temporal(run, setup.test_store, predictions, task=task)
     argv = [task, "--predictions", predictions, "--benchmark-dir", setup.benchmarks,
@@ -189,9 +191,10 @@ def chance_retrieval(benchmarks: Path) -> dict:
 
 
 def baselines(stages: Stages, setup: Setup, tasks: tuple[str, ...] = GROUNDING_TASKS,
-              retrieval: bool = False) -> dict[str, dict]:
+              retrieval: bool = False, moments_run: Path | None = None) -> dict[str, dict]:
     """The annotation-only priors and the frozen features' similarity on the same files: {row: {task: metrics}};
-    with `retrieval`, the uniform prior's row gets the chance level of text-to-video retrieval."""
+    with `retrieval`, the uniform prior's row gets the chance level of text-to-video retrieval, with
+    `moments_run` (a wsra run) that of moment retrieval with the run's proposal windows."""
     folder = setup.out / "baselines"
     folder.mkdir(parents=True, exist_ok=True)
     bench = ["--benchmark-dir", setup.benchmarks]
@@ -208,6 +211,12 @@ def baselines(stages: Stages, setup: Setup, tasks: tuple[str, ...] = GROUNDING_T
         rows["uniform prior"]["gyt"] = {"temporal_accuracy": expected, "expected_value": True}
     if retrieval:
         rows["uniform prior"]["retrieval"] = chance_retrieval(setup.benchmarks)
+    if moments_run is not None:
+        from eval.moments_inference import chance_moments
+
+        with stages.timed("baseline-chance-moments"):
+            rows["uniform prior"]["moments"] = chance_moments(moments_run, setup.test_store, setup.benchmarks,
+                                                              "gyt", PROPOSALS)
     for task in tasks:
         path = folder / f"global-sim-{task}.h5"
         stages.run(f"baseline-global-sim-{task}", "eval.baselines", [

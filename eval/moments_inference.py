@@ -171,3 +171,27 @@ def infer_temporal(run: str, store: str, out: str, task: str = "gyt", kinds: tup
         if not written:
             raise RankedInferenceError(f"{store}: no video has captions of kinds {list(kinds)} with frames")
     return {"videos": written, "out": str(out)}
+
+
+def chance_moments(run: str, store: str, benchmark_dir: str, benchmark: str = "gyt",
+                   proposals: ProposalConfig = ProposalConfig(), store_fps: float | None = None) -> dict:
+    """The chance level of infer_moments with `proposals` on a benchmark's timed queries: the expected metrics of
+    ranking each video's candidate windows (those the run's snippets give) at random. A query whose video has no
+    frames in the store has no candidates (never recalled, as `--missing miss` scores it)."""
+    from eval.metrics.moments import chance_moment_metrics
+    from eval.scorers.timed_queries import load_timed_queries
+
+    trained, feature_store = open_run(run, store, "wsra")
+    snippet_s, encoder = trained.config.data.snippet_s, trained.config.data.encoder
+    queries = load_timed_queries(benchmark, benchmark_dir)
+    stored = set(feature_store.video_ids())
+    candidates: dict[str, np.ndarray] = {}
+    for vid in sorted({q.video_id for q in queries}):
+        candidates[vid] = np.zeros((0, 2))
+        if vid in stored:
+            starts, ends, _ = snippets(*video_frames(feature_store, vid, encoder, store_fps), snippet_s)
+            if len(starts):
+                spans = windows(len(starts), snippet_s, proposals)
+                candidates[vid] = np.stack([starts[spans[:, 0]], ends[spans[:, 1] - 1]], 1)
+    metrics = chance_moment_metrics([candidates[q.video_id] for q in queries], [(q.start, q.end) for q in queries])
+    return {**metrics, "videos": len(candidates), "benchmark": benchmark, "expected_value": True}

@@ -92,5 +92,8 @@ def test_compare_trains_every_head_on_the_demo_stores(run, tmp_path):
     assert {"gyt-spatial/pointing_accuracy", "gyt/iou_pointing", "mining/mof"} <= set(methods["comma"])
     assert set(methods["coot"]) == {"retrieval/clip_t2v_r1", "retrieval/video_t2v_r1"}
     assert set(methods["wsra"]) == {"gyt/temporal_accuracy", "moments/r1@0.5", "moments/miou"}
+    chance = methods["uniform prior"]                                # chance levels of both rankings
+    assert {"retrieval/clip_t2v_r1", "moments/r1@0.5", "moments/miou"} <= set(chance)
+    assert 0 < chance["moments/r1@0.5"] < 100 and 0 < chance["moments/miou"] < 1
     header = (tmp_path / "cmp" / "results.md").read_text().splitlines()[0]
     assert all(h in header for h in ("pointing %", "temporal %", "IoU+Pointing %", "t2v R@1 %", "R1@0.5 %"))

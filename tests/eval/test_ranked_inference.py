@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from eval.moments_inference import ProposalConfig, infer_moments, infer_temporal, label_scores, windows
+from eval.moments_inference import ProposalConfig, chance_moments, infer_moments, infer_temporal, label_scores, windows
 from eval.retrieval_inference import infer_retrieval
 from eval.store_queries import RankedInferenceError
 from tests.eval.helpers import run_score
@@ -97,6 +97,9 @@ def test_moments_and_per_second_scores_from_a_trained_wsra_run(world, tmp_path, 
         infer_moments(runs["wsra", True], store, str(tmp_path / "none.h5"), kinds=("step",))
     assert not (tmp_path / "none.h5").exists()
     assert moments[True]["r5@0.5"] > moments[False]["r5@0.5"]
+    chance = chance_moments(runs["wsra", True], store, str(bench), "youcook2", proposals=PROPOSALS)
+    assert chance["queries"] == 32 and chance["expected_value"]
+    assert moments[True]["miou"] > chance["miou"] and moments[True]["r1@0.5"] > chance["r1@0.5"]
     assert mining[True]["segments"] == 32 and mining[True]["iou"] > 0
 
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from eval.metrics.moments import interval_iou, moment_metrics
+from eval.metrics.moments import chance_moment_metrics, interval_iou, moment_metrics
 from eval.metrics.retrieval import both_directions, median_rank, ranks, summarise
 
 
@@ -98,3 +98,24 @@ def test_moment_metrics_hand_case_and_slow_reference():
             proposals, truths, (1, 3, 5), (0.1, 0.5, 0.7))
         assert got.pop("queries") == 6
         assert got == pytest.approx(want)
+
+
+def test_chance_moments_equal_the_mean_over_every_ranking():
+    """The chance level is the average of moment_metrics over all orderings of each query's candidates."""
+    import itertools
+
+    assert chance_moment_metrics([np.array([[0, 10], [20, 30]])], [(20, 30)], (1, 5), (0.5,)) == {
+        "r1@0.5": 50.0, "r5@0.5": 100.0, "miou": 0.5, "queries": 1}
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        candidates, truths = [], []
+        for _ in range(2):
+            s = rng.uniform(0, 30, size=rng.integers(0, 5))
+            candidates.append(np.stack([s, s + rng.uniform(2, 15, size=len(s))], 1) if len(s) else np.zeros((0, 2)))
+            t = rng.uniform(0, 30)
+            truths.append((t, t + rng.uniform(2, 15)))
+        orders = [list(itertools.permutations(range(len(c)))) or [()] for c in candidates]
+        runs = [moment_metrics([c[list(o)] for c, o in zip(candidates, combo)], truths, (1, 2), (0.3, 0.5))
+                for combo in itertools.product(*orders)]
+        want = {k: np.mean([r[k] for r in runs]) for k in runs[0]}
+        assert chance_moment_metrics(candidates, truths, (1, 2), (0.3, 0.5)) == pytest.approx(want)
