@@ -83,7 +83,7 @@ TRAIN_ARGS   ?=
 
 .PHONY: train bench-train
 
-train: setup ## train a head on STORE into RUN (TRAIN_PRESET: tiny, paper-clip, paper-s3d, reference, comma; TRAIN_ARGS: key=value ... or --resume)
+train: setup ## train a head on STORE into RUN (TRAIN_PRESET: tiny, demo, paper-clip, paper-s3d, reference, comma, coot, wsra, coot-tiny, wsra-tiny; TRAIN_ARGS: key=value ... or --resume)
 	$(PY) -m trainer.train --store $(STORE) --out $(RUN) --preset $(TRAIN_PRESET) $(TRAIN_ARGS)
 
 bench-train: setup ## trainer speed and memory side by side: naive vs batched attention, training and loader samples/s
