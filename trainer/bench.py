@@ -57,6 +57,32 @@ def peak_rss() -> int:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+def attention_head(dim: int):
+    return build_head(HeadConfig(dim=dim), dict.fromkeys(("global", "grid", "sentence", "words"), dim))
+
+
+def attention_inputs(pairs: int, frames: int, words: int, dim: int, device: torch.device | None = None) -> tuple:
+    """(grid, frame mask, word tokens, word mask) of `pairs` videos and texts: 12 real words, the rest padding."""
+    return (torch.randn(pairs, frames, 7, 7, dim, device=device),
+            torch.ones(pairs, frames, dtype=torch.bool, device=device), torch.randn(pairs, words, dim, device=device),
+            torch.arange(words, device=device)[None].expand(pairs, -1) < 12)
+
+
+def attention_pass(head, impl: str, grid, frame_mask, text, word_mask) -> None:
+    """Forward over every (video, text) pair, the released code's way (`naive`) or batched, then backward."""
+    video, video_mask = head.encode_video(grid, frame_mask)
+    tokens = head.encode_text(text)
+    if impl == "naive":
+        sys.path.insert(0, str(REPO))
+        from tests.trainer.naive import reference_style_pairs  # the slow reference lives with the tests
+
+        v, t = reference_style_pairs(head, video, video_mask, tokens, word_mask, "train")
+    else:
+        out = head.pairs(video, video_mask, tokens, word_mask, mode="train")
+        v, t = out.video, out.text
+    (v * t).sum().backward()
+
+
 def attention_case(impl: str, pairs: int, frames: int, words: int, dim: int, device: str,
                    threads: int | None = None) -> dict:
     """Run in a fresh process: peak memory growth and best time of forward + backward over pairs x pairs."""
@@ -64,37 +90,22 @@ def attention_case(impl: str, pairs: int, frames: int, words: int, dim: int, dev
     if threads:
         torch.set_num_threads(threads)
     torch.manual_seed(0)
-    head = build_head(HeadConfig(dim=dim), dict.fromkeys(("global", "grid", "sentence", "words"), dim)).to(dev)
-    def inputs(n: int, f: int):
-        return (torch.randn(n, f, 7, 7, dim, device=dev), torch.ones(n, f, dtype=torch.bool, device=dev),
-                torch.randn(n, words, dim, device=dev),
-                torch.arange(words, device=dev)[None].expand(n, -1) < 12)          # 12 real words, 8 padding
+    head = attention_head(dim).to(dev)
 
-    def step() -> None:
-        video, video_mask = head.encode_video(grid, frame_mask)
-        tokens = head.encode_text(text)
-        if impl == "naive":
-            sys.path.insert(0, str(REPO))
-            from tests.trainer.naive import reference_style_pairs  # the slow reference lives with the tests
-
-            v, t = reference_style_pairs(head, video, video_mask, tokens, word_mask, "train")
-        else:
-            out = head.pairs(video, video_mask, tokens, word_mask, mode="train")
-            v, t = out.video, out.text
-        (v * t).sum().backward()
+    def step(inputs: tuple) -> None:
+        attention_pass(head, impl, *inputs)
         head.zero_grad(set_to_none=True)
 
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
-    grid, frame_mask, text, word_mask = inputs(1, 1)
-    step()                                               # library start-up allocations are not the case's
-    grid, frame_mask, text, word_mask = inputs(pairs, frames)
+    step(attention_inputs(1, 1, words, dim, dev))       # library start-up allocations are not the case's
+    inputs = attention_inputs(pairs, frames, words, dim, dev)
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
     else:
         base = peak_rss()
     t0 = time.perf_counter()
-    step()
+    step(inputs)
     sync()
     first = time.perf_counter() - t0
     peak = (torch.cuda.max_memory_allocated() if dev.type == "cuda"
@@ -102,7 +113,7 @@ def attention_case(impl: str, pairs: int, frames: int, words: int, dim: int, dev
     times = [first]
     for _ in range(2 if first < 20 else 0):
         t0 = time.perf_counter()
-        step()
+        step(inputs)
         sync()
         times.append(time.perf_counter() - t0)
     return {"impl": impl, "pairs": pairs, "frames": frames, "regions": frames * 49, "words": words, "dim": dim,
@@ -124,24 +135,13 @@ def counted_peak(impl: str, pairs: int, frames: int, words: int = 20, dim: int =
     from torch._subclasses.fake_tensor import FakeTensorMode
     from torch.distributed._tools.mem_tracker import MemTracker
 
-    sys.path.insert(0, str(REPO))
-    from tests.trainer.naive import reference_style_pairs
-
     with FakeTensorMode():
-        head = build_head(HeadConfig(dim=dim), dict.fromkeys(("global", "grid", "sentence", "words"), dim))
-        grid, frame_mask = torch.randn(pairs, frames, 7, 7, dim), torch.ones(pairs, frames, dtype=torch.bool)
-        text, word_mask = torch.randn(pairs, words, dim), torch.arange(words)[None].expand(pairs, -1) < 12
+        head = attention_head(dim)
+        inputs = attention_inputs(pairs, frames, words, dim)
         tracker = MemTracker()
         tracker.track_external(head)
         with tracker:
-            video, video_mask = head.encode_video(grid, frame_mask)
-            tokens = head.encode_text(text)
-            if impl == "naive":
-                v, t = reference_style_pairs(head, video, video_mask, tokens, word_mask, "train")
-            else:
-                out = head.pairs(video, video_mask, tokens, word_mask, mode="train")
-                v, t = out.video, out.text
-            (v * t).sum().backward()
+            attention_pass(head, impl, *inputs)
         peak = sum(stats.get("Total", 0) for stats in tracker.get_tracker_snapshot("peak").values())
     return {"impl": impl, "pairs": pairs, "frames": frames, "regions": frames * 49, "words": words, "dim": dim,
             "counted_mb": round(peak / MB, 1)}
@@ -151,7 +151,9 @@ def counted_cases(small: tuple[int, int], full: tuple[int, int]) -> dict:
     """Counted peaks of both ways at the measured (small) and the full size, and the full-size ratio."""
     try:
         cases = [counted_peak(impl, *size) for size in (small, full) for impl in ("naive", "batched")]
-    except (ImportError, RuntimeError, NotImplementedError) as exc:  # private torch API: report, do not fail
+    except (ImportError, RuntimeError, NotImplementedError) as exc:
+        # FakeTensorMode and MemTracker are private torch APIs: a torch that moved them gets the reason in the
+        # report (the test asserts the counted cases on the pinned torch)
         return {"error": f"{type(exc).__name__}: {exc}"}
     return {"cases": cases, "full_memory_ratio": round(cases[2]["counted_mb"] / max(cases[3]["counted_mb"], 1e-3), 2)}
 
