@@ -17,14 +17,15 @@ Writes OUT/results.json (every metric) and OUT/results.md; the last stdout line 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
 from eval.demo import prepare_data, say
-from eval.experiment import Entry, Setup, Stages, StageError, baselines, evaluate_head, train_entry
-from eval.results_table import headline, markdown_table, text_table
+from eval.experiment import (
+    Entry, Setup, Stages, baselines, command_main, evaluate_head, save_results, train_entry,
+)
+from eval.results_table import headline
 
 # The same store and the same small widths (tiny variants: d = 32) for every head; presets adapt each method's
 # own choices to the store's 8-s windows at 2 fps.
@@ -82,25 +83,14 @@ def compare(args: argparse.Namespace) -> dict:
     results.update(baselines(stages, setup, retrieval="coot" in runs, moments_run=runs.get("wsra")))
     seconds = time.perf_counter() - t0
     summary = {"out": str(out), "steps": args.steps, "methods": headline(results), "seconds": round(seconds, 1)}
-    full = {**summary, "metrics": results, "commands": stages.commands,
-            "stage_seconds": {k: round(v, 2) for k, v in stages.seconds.items()}}
-    (out / "results.json").write_text(json.dumps(full, indent=1, sort_keys=True, default=str))
-    (out / "results.md").write_text(markdown_table(results) + "\n")
-    print("\n" + text_table(results))
+    save_results(out, summary, results, stages)
     print(f"\n{args.steps} optimiser steps per head; every metric in {out / 'results.json'}, the table in "
           f"{out / 'results.md'}, one log per command in {out / 'logs'}; {seconds:.0f} s in all")
     return summary
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    try:
-        summary = compare(args)
-    except StageError as exc:
-        print(f"compare: error: {exc}", file=sys.stderr)
-        return 1
-    print(json.dumps(summary, sort_keys=True))
-    return 0
+    return command_main("compare", compare, parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -29,8 +29,10 @@ import sys
 import time
 from pathlib import Path
 
-from eval.experiment import Entry, Setup, Stages, StageError, baselines, evaluate_head, train_entry
-from eval.results_table import headline, markdown_table, text_table
+from eval.experiment import (
+    Entry, Setup, Stages, baselines, command_main, evaluate_head, save_results, train_entry,
+)
+from eval.results_table import headline
 from manifests.synth import SynthPaths
 
 ENCODER_NOTE = ("encoders: tiny CLIP of the real architecture, randomly initialised (pipeline/encoders/clip.py): "
@@ -148,11 +150,7 @@ def write_results(out: Path, args: argparse.Namespace, results: dict, drawn: lis
     summary = {"out": str(out), "methods": headline(results), "pictures": drawn, "seconds": round(seconds, 1),
                "encoders": "tiny CLIP, randomly initialised", "world": {"seed": args.seed,
                "train_videos": args.train_videos, "test_videos": args.test_videos}}
-    full = {**summary, "metrics": results, "stage_seconds": {k: round(v, 2) for k, v in stages.seconds.items()},
-            "commands": stages.commands}
-    (out / "results.json").write_text(json.dumps(full, indent=1, sort_keys=True, default=str))
-    (out / "results.md").write_text(markdown_table(results) + "\n")
-    print("\n" + text_table(results))
+    save_results(out, summary, results, stages)
     print(f"\nheld-out test videos of the synthetic world; the table is also in {out / 'results.md'}, every metric "
           f"in {out / 'results.json'},\nthe command behind each stage at the top of its log in {out / 'logs'}; "
           f"{len(drawn)} pictures in {out / 'pictures'}; {seconds:.0f} s in all")
@@ -168,14 +166,7 @@ def _secs(stages: Stages, *names: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    try:
-        summary = run_demo(args)
-    except StageError as exc:
-        print(f"demo: error: {exc}", file=sys.stderr)
-        return 1
-    print(json.dumps(summary, sort_keys=True))
-    return 0
+    return command_main("demo", run_demo, parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import contextlib
 import importlib
 import json
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from eval.moments_inference import ProposalConfig
+from eval.results_table import markdown_table, text_table
 from eval.scorers.gyt import GytConfig, uniform_temporal_accuracy
 
 GROUNDING_TASKS = ("gyt-spatial", "gyt", "mining")
@@ -127,8 +129,6 @@ def train_entry(stages: Stages, setup: Setup, entry: Entry, extra: tuple[str, ..
     """Train `entry` into a fresh run folder; the run directory."""
     run = setup.out / "runs" / entry.name
     if run.exists():
-        import shutil
-
         shutil.rmtree(run)
     stages.run(f"train-{entry.name}", "trainer.train",
                ["--store", setup.train_store, "--out", run, "--preset", entry.preset, *entry.overrides,
@@ -224,3 +224,25 @@ def baselines(stages: Stages, setup: Setup, tasks: tuple[str, ...] = GROUNDING_T
         rows["global-sim (frozen)"][task] = _score(stages, f"score-global-sim-{task}",
                                                    [task, "--predictions", path, *bench])
     return rows
+
+
+def save_results(out: Path, summary: dict, results: dict, stages: Stages) -> None:
+    """OUT/results.json (the summary, every metric, the stage timings and commands) and OUT/results.md (the
+    table); prints the table."""
+    full = {**summary, "metrics": results, "commands": stages.commands,
+            "stage_seconds": {k: round(v, 2) for k, v in stages.seconds.items()}}
+    (out / "results.json").write_text(json.dumps(full, indent=1, sort_keys=True, default=str))
+    (out / "results.md").write_text(markdown_table(results) + "\n")
+    print("\n" + text_table(results))
+
+
+def command_main(prog: str, run, args) -> int:
+    """Exit status of `run(args)` as a command: a failed stage is one line on stderr (1), else the summary it
+    returns is the last stdout line."""
+    try:
+        summary = run(args)
+    except StageError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(summary, sort_keys=True))
+    return 0

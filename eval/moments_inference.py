@@ -58,6 +58,11 @@ def windows(n: int, snippet_s: float, cfg: ProposalConfig) -> np.ndarray:
     return np.array(sorted(found), np.int64)
 
 
+def window_times(starts: np.ndarray, ends: np.ndarray, spans: np.ndarray) -> np.ndarray:
+    """(start s, end s) [k, 2] of snippet windows [k, 2] over snippets that start and end at `starts`, `ends`."""
+    return np.stack([starts[spans[:, 0]], ends[spans[:, 1] - 1]], axis=1)
+
+
 def rank_windows(alpha: np.ndarray, spans: np.ndarray, starts: np.ndarray, ends: np.ndarray,
                  cfg: ProposalConfig) -> np.ndarray:
     """Ranked proposals [top, 3] (start s, end s, score) of one query from its snippet attention alpha [n]."""
@@ -65,7 +70,7 @@ def rank_windows(alpha: np.ndarray, spans: np.ndarray, starts: np.ndarray, ends:
     total = cum[spans[:, 1]] - cum[spans[:, 0]]
     score = total / (spans[:, 1] - spans[:, 0]) if cfg.score == "mean" else total
     order = np.argsort(-score, kind="stable")
-    props = np.stack([starts[spans[order, 0]], ends[spans[order, 1] - 1], score[order]], axis=1)
+    props = np.concatenate([window_times(starts, ends, spans[order]), score[order, None]], axis=1)
     if cfg.nms < 1.0:
         kept: list[int] = []
         for k in range(len(props)):
@@ -191,7 +196,6 @@ def chance_moments(run: str, store: str, benchmark_dir: str, benchmark: str = "g
         if vid in stored:
             starts, ends, _ = snippets(*video_frames(feature_store, vid, encoder, store_fps), snippet_s)
             if len(starts):
-                spans = windows(len(starts), snippet_s, proposals)
-                candidates[vid] = np.stack([starts[spans[:, 0]], ends[spans[:, 1] - 1]], 1)
+                candidates[vid] = window_times(starts, ends, windows(len(starts), snippet_s, proposals))
     metrics = chance_moment_metrics([candidates[q.video_id] for q in queries], [(q.start, q.end) for q in queries])
     return {**metrics, "videos": len(candidates), "benchmark": benchmark, "expected_value": True}
