@@ -16,9 +16,9 @@ World model (modules: vocab, geometry, world, sampling, narration, render, write
   (default 0.26: 62 px of 240, about 1.8 x 1.8 cells of the 7x7 grid of a 224 crop), with a darker stripe
   through the centre (so a rotation shows in one frame). They rest at random places on a textured table (a
   muted colour, by default the same in every video (`table_colours`), and each video's own wood-like grain;
-  a table colour changing from video to video dominates random encoders' frame features), never touching; with `crop_safe` (default) object centres stay inside the centred
-  square that a short-side resize + 224 centre crop keeps, so `--resize center-crop` and `squash` both see
-  every object.
+  a table colour changing from video to video dominates random encoders' frame features), never touching;
+  with `crop_safe` (default) object centres stay inside the centred square that a short-side resize + 224
+  centre crop keeps, so `--resize center-crop` and `squash` both see every object.
 - Tasks: a fixed grammar (`vocab.TASKS`) of 8 tasks with 4-5 ordered steps (verb + object); a video follows
   one task, skipping each step with `skip_step` (keeping at least 2) and dropping trailing steps that do
   not fit its length. Steps use distinct objects within a task, so within a video the object names the

@@ -149,8 +149,8 @@ def build_manifests(world: World, paths: SynthPaths, jobs: int, train_windows: W
                 paths.mining / "annotations", paths.test_videos, dataset="synth-miningyoutube")),
         ]
     for kind, out, draft in drafts:
-        manifest = assemble(draft, window=train_windows if kind == "howto100m" else None, jobs=jobs, progress=False,
-                            builder=kind,
+        window = train_windows if kind == "howto100m" else None
+        manifest = assemble(draft, window=window, jobs=jobs, progress=False, builder=kind,
                             args={"kind": kind, "generator": "manifests.synth", "seed": world.config.seed})
         manifest.write(out)
 
