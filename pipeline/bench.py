@@ -36,8 +36,6 @@ from pipeline.decode import SegmentDecoder, Stream  # noqa: E402
 from pipeline.ffmpeg import probe, run  # noqa: E402
 from pipeline.plan import plan_shards  # noqa: E402
 from pipeline.store import init_store  # noqa: E402
-from pipeline.store.index import load_index  # noqa: E402
-from pipeline.store.layout import StoreFS  # noqa: E402
 
 BATCH = 32
 
@@ -87,8 +85,8 @@ def pipeline(encoder, video: Path, fps: float, workdir: Path) -> tuple[int, floa
     init_store(store, {"clip": encoder.spec})
     videos = [{"video_id": "bench", "path": str(video), "probe_error": None}]
     segs = [{"segment_id": "bench:all", "video_id": "bench", "start": 0.0, "end": None, "fps": fps}]
-    plans = plan_shards(videos, segs, [], load_index(StoreFS(store)))
-    summary = next(run_shards(plans, store, EncoderConfig(("clip",), "tiny"), encoders={"clip": encoder},
+    plan = plan_shards(videos, segs, [], None)
+    summary = next(run_shards(plan.shards, store, EncoderConfig(("clip",), "tiny"), encoders={"clip": encoder},
                               chunk_frames=BATCH))
     assert summary.failed_segments == 0, summary.failures
     del info

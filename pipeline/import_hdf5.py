@@ -29,9 +29,8 @@ from manifests.errors import ManifestError
 from manifests.schema import Manifest
 from pipeline.plan import plan_shards
 from pipeline.store import ShardWriter, StoreError, WriterLock, consolidate, init_store, layout
-from pipeline.store.index import load_index
-from pipeline.store.layout import StoreFS
-from pipeline.store.root import read_root_attrs
+from pipeline.store.root import claim_root
+from pipeline.store.writer import clear_inflight
 
 
 class HDF5LayoutError(ValueError):
@@ -66,30 +65,28 @@ def _read_encoder(h5: h5py.File, path: str, vid: str, enc: str, spec: dict) -> d
 
 def import_hdf5(h5_path: str, store: str, manifest_path: str, specs: dict | None = None) -> dict:
     manifest = Manifest.read(manifest_path)
-    attrs = read_root_attrs(store)
+    attrs = claim_root(store)
     if attrs is None and specs is None:
         raise StoreError(f"{store}: no store yet; pass --spec with the encoder specs of the imported features")
     with WriterLock(store):
         specs = init_store(store, specs or attrs["encoders"])["encoders"]
-        fs = StoreFS(store)
-        for name in fs.list_shards()[1]:
-            fs.remove_tree(layout.shard_path(name))
+        clear_inflight(store)
         with h5py.File(h5_path, "r") as h5:
             present = set(h5.keys())
-            plans = plan_shards([v for v in manifest.videos.to_pylist() if v["video_id"] in present],
-                                [s for s in manifest.segments.to_pylist() if s["video_id"] in present],
-                                [], load_index(fs))
+            plan = plan_shards([v for v in manifest.videos.to_pylist() if v["video_id"] in present],
+                               [s for s in manifest.segments.to_pylist() if s["video_id"] in present],
+                               [], consolidate(store, specs))
             imported = 0
-            for plan in plans:
-                writer = ShardWriter(store, plan.name, specs)
-                for video in plan.videos:
+            for shard in plan.shards:
+                writer = ShardWriter(store, shard.name, specs)
+                for video in shard.videos:
                     data = {enc: _read_encoder(h5, h5_path, video.video_id, enc, spec) for enc, spec in specs.items()}
                     for seg in video.segments:
                         _write_segment(writer, seg, data)
                         imported += 1
                 writer.commit()
-        consolidate(store)
-    return {"videos_in_file": len(present), "segments_imported": imported, "shards_written": len(plans)}
+        consolidate(store, specs)
+    return {"videos_in_file": len(present), "segments_imported": imported, "shards_written": len(plan.shards)}
 
 
 def _write_segment(writer: ShardWriter, seg: dict, data: dict[str, dict[str, np.ndarray]]) -> None:

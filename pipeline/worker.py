@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from pipeline import sources
 from pipeline.decode import SegmentDecoder, Stream
 from pipeline.ffmpeg import FFmpegError, ProbeError, VideoInfo, probe
 from pipeline.plan import ShardPlan, VideoWork
@@ -105,6 +106,7 @@ class ShardExtractor:
     # ---- one video -------------------------------------------------------------------------------
     def _video(self, writer: ShardWriter, video: VideoWork, summary: ShardSummary) -> None:
         summary.videos += 1
+        writer.set_source(video.video_id, sources.identity(video.path) if video.path else None)
         self._captions(writer, video, summary)
         try:
             if not video.path:

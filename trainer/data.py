@@ -1,108 +1,31 @@
 """Training samples from the feature store: one narration = its word tokens, mask and sentence vector plus the
 U candidate frames (grid + global vectors) of the window around it, padded and masked past the video edges.
 
-- `build_index` turns the store's caption and segment tables into narrations with a window
-  [lo, lo + window_s) (centred on the narration, or from its start) that overlaps stored features.
+- `trainer.narrations.build_index` counts each video's narrations (windows [lo, lo + window_s), centred on the
+  narration or from its start, that overlap stored features) without an object per narration.
 - `EpochSampler` fixes each epoch's global batches from (seed, epoch) alone: one random narration per video
   ("per_video", the released code) or every narration ("per_narration"); rank r takes its slice of each
   global batch, and a resumed run restarts the epoch at the batch it had reached.
 - `NarrationDataset` reads a batch with one `frames` range read per sample and one `captions` read per video
-  (cached per worker); candidate k is the stored row nearest to lo + k / rate (within half a stored period).
-  A sample depends on its narration alone, so with `data.sample_cache_mb` > 0 each process keeps the samples
-  it has assembled (up to that many MB) and later epochs read them from memory instead of the store.
+  (cached per worker, with the video's narrations); candidate k is the stored row nearest to lo + k / rate
+  (within half a stored period). A sample depends on its narration alone, so with `data.sample_cache_mb` > 0
+  each process keeps the samples it has assembled (up to that many MB) and later epochs read them from memory.
 """
 from __future__ import annotations
 
 import os
 from collections import OrderedDict
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from pipeline.store import FeatureStore, open_store
+from trainer.narrations import DataError, NarrationIndex, VideoNarrations, build_index, video_narrations
 from trainer.train_config import DataConfig
 
-
-class DataError(ValueError):
-    """The store cannot provide training samples as configured (the message says why)."""
-
-
-@dataclass(frozen=True)
-class NarrationIndex:
-    videos: list[str]          # video ids
-    video: np.ndarray          # [N] video number of each narration
-    caption_id: np.ndarray     # [N] caption ids
-    lo: np.ndarray             # [N] window start, seconds (may be < 0: padded)
-    center: np.ndarray         # [N] narration centre, in candidate units from lo
-    rate: np.ndarray           # [N] candidate rate (candidates per second)
-    stored_rate: np.ndarray    # [N] stored rows per second of the video's segments
-    by_video: list[np.ndarray]  # narrations of each video, in caption order
-
-    def __len__(self) -> int:
-        return len(self.video)
-
-
-def stored_rate(spec: dict, segment_fps: float) -> float:
-    """Rows per second: the frame rate for per-frame encoders, windows per second for windowed ones (s3d)."""
-    return float(spec["fps"]) / float(spec["window"]) if spec.get("window") else float(segment_fps)
-
-
-def _video_segments(store: FeatureStore, cfg: DataConfig) -> dict[str, tuple[np.ndarray, float]]:
-    """video -> (segment intervals [n, 2] in seconds, stored row rate)."""
-    seg = store.index.segments.to_pydict()
-    spec = store.encoders[cfg.encoder]
-    out: dict[str, list] = {}
-    for i, enc in enumerate(seg["encoder"]):
-        fps = seg["fps"][i]
-        if enc != cfg.encoder or (cfg.store_fps is not None and abs(fps - cfg.store_fps) > 1e-6):
-            continue
-        end = seg["end_actual"][i] if seg["end_actual"][i] is not None else seg["end"][i]
-        out.setdefault(seg["video_id"][i], []).append((seg["start"][i], np.inf if end is None else end, fps))
-    result = {}
-    for vid, rows in out.items():
-        rates = {round(stored_rate(spec, r[2]), 6) for r in rows}
-        if len(rates) > 1:
-            raise DataError(f"video {vid!r} has {cfg.encoder} segments at several rates {sorted(rates)}: set "
-                            f"data.store_fps to the training segments' fps")
-        result[vid] = (np.array([r[:2] for r in rows], np.float64), rates.pop())
-    return result
-
-
-def build_index(store: FeatureStore, cfg: DataConfig) -> NarrationIndex:
-    """Narrations whose candidate window overlaps stored features of `cfg.encoder`."""
-    if cfg.encoder not in store.encoders:
-        raise DataError(f"{store.root}: no {cfg.encoder!r} features (store has {sorted(store.encoders)})")
-    segments = _video_segments(store, cfg)
-    cap = store.index.captions.to_pydict()
-    picked: dict[str, list] = {}
-    for i, vid in enumerate(cap["video_id"]):
-        start, end = cap["start"][i], cap["end"][i]
-        if vid not in segments or start is None or end is None or (cfg.kinds and cap["kind"][i] not in cfg.kinds):
-            continue
-        intervals, srate = segments[vid]
-        rate = srate if cfg.fps is None else float(cfg.fps)
-        if rate > srate + 1e-6:
-            raise DataError(f"data.fps={cfg.fps} is above the stored rate {srate} of video {vid!r}")
-        if abs(cfg.candidates / rate - cfg.window_s) > 1.0 / rate + 1e-6:
-            raise DataError(f"data.candidates={cfg.candidates} at {rate:g} per second cover "
-                            f"{cfg.candidates / rate:g} s, not data.window_s={cfg.window_s:g} s")
-        lo = (start + end) / 2 - cfg.window_s / 2 if cfg.anchor == "center" else start
-        hi = lo + cfg.candidates / rate
-        if not np.any((intervals[:, 0] < hi) & (intervals[:, 1] > max(lo, 0.0))):
-            continue
-        picked.setdefault(vid, []).append((cap["caption_id"][i], lo, ((start + end) / 2 - lo) * rate, rate, srate))
-    if not picked:
-        raise DataError(f"{store.root}: no narration has {cfg.encoder} features in its window")
-    videos = sorted(picked)
-    rows = [(v, *r) for v, vid in enumerate(videos) for r in picked[vid]]
-    video = np.array([r[0] for r in rows], np.int64)
-    bounds = np.searchsorted(video, np.arange(len(videos) + 1))
-    return NarrationIndex(videos, video, np.array([r[1] for r in rows], object),
-                          np.array([r[2] for r in rows]), np.array([r[3] for r in rows]),
-                          np.array([r[4] for r in rows]), np.array([r[5] for r in rows]),
-                          [np.arange(bounds[k], bounds[k + 1]) for k in range(len(videos))])
+__all__ = ["DataError", "NarrationIndex", "build_index", "EpochSampler", "NarrationDataset", "place_rows",
+           "collate", "make_loader", "to_device"]
 
 
 class EpochSampler(Sampler[list[int]]):
@@ -114,20 +37,20 @@ class EpochSampler(Sampler[list[int]]):
         self.index, self.cfg, self.seed, self.rank, self.world = index, cfg, seed, rank, world
         self.epoch, self.start = 0, 0
         if self.steps_per_epoch == 0:
-            n = len(index.videos) if cfg.sampling == "per_video" else len(index)
+            n = len(index.first) - 1 if cfg.sampling == "per_video" else len(index)
             raise DataError(f"{n} {'videos' if cfg.sampling == 'per_video' else 'narrations'} per epoch: fewer "
                             f"than one batch of {cfg.batch_size} (lower data.batch_size or use per_narration)")
 
     @property
     def steps_per_epoch(self) -> int:
-        n = len(self.index.videos) if self.cfg.sampling == "per_video" else len(self.index)
+        n = len(self.index.first) - 1 if self.cfg.sampling == "per_video" else len(self.index)
         return n // self.cfg.batch_size
 
     def epoch_batches(self, epoch: int) -> np.ndarray:
         """Global batches [steps, batch_size] of narration indices; a function of (seed, epoch) only."""
         rng = np.random.default_rng([self.seed, epoch])
         if self.cfg.sampling == "per_video":
-            picks = np.array([v[rng.integers(len(v))] for v in self.index.by_video])
+            picks = self.index.first[:-1] + rng.integers(0, self.index.counts)
             order = picks[rng.permutation(len(picks))]
         else:
             order = rng.permutation(len(self.index))
@@ -161,13 +84,13 @@ def place_rows(times: np.ndarray, lo: float, rate: float, stored: float, n: int)
 
 
 class NarrationDataset(Dataset):
-    """Samples by narration index; opens the store lazily in each process (DataLoader workers)."""
+    """Samples by narration number; opens the store lazily in each process (DataLoader workers)."""
 
     def __init__(self, root: str, index: NarrationIndex, cfg: DataConfig):
         self.root, self.index, self.cfg = str(root), index, cfg
         self._store: FeatureStore | None = None
         self._pid = -1
-        self._captions: OrderedDict[str, dict] = OrderedDict()
+        self._videos: OrderedDict[int, tuple[str, dict, VideoNarrations]] = OrderedDict()
         self._samples: dict[int, dict[str, np.ndarray]] = {}
         self._sample_bytes = 0
 
@@ -176,33 +99,43 @@ class NarrationDataset(Dataset):
 
     def store(self) -> FeatureStore:
         if self._store is None or self._pid != os.getpid():
-            self._store, self._pid, self._captions = open_store(self.root), os.getpid(), OrderedDict()
+            self._store, self._pid, self._videos = open_store(self.root), os.getpid(), OrderedDict()
             self._samples, self._sample_bytes = {}, 0
         return self._store
 
-    def captions(self, video_id: str) -> dict:
-        """A video's caption features, row by caption id (an LRU of `caption_cache` videos per process)."""
-        if video_id in self._captions:
-            self._captions.move_to_end(video_id)
-            return self._captions[video_id]
-        caps = self.store().captions(video_id, self.cfg.encoder)
-        entry = {"row": {cid: i for i, cid in enumerate(caps["caption_id"])},
-                 **{k: caps[k] for k in ("sentence", "words", "mask")}}
-        self._captions[video_id] = entry
-        while len(self._captions) > max(1, self.cfg.caption_cache):
-            self._captions.popitem(last=False)
+    def locate(self, i: int) -> tuple[int, int]:
+        """(video number, narration of that video) of narration i."""
+        v = int(self.index.video_of(i))
+        return v, i - int(self.index.first[v])
+
+    def video(self, v: int) -> tuple[str, dict, VideoNarrations]:
+        """Video v's id, caption arrays (sentence, words, mask, start, end) and narrations; an LRU of
+        `data.caption_cache` videos per process."""
+        store = self.store()
+        if v in self._videos:
+            self._videos.move_to_end(v)
+            return self._videos[v]
+        vid = self.index.videos[v]
+        caps = store.captions(vid, self.cfg.encoder)
+        nar = video_narrations(store, vid, caps, float(self.index.stored_rate[v]), self.cfg)
+        if len(nar.row) != self.index.counts[v]:
+            raise DataError(f"{self.root}: video {vid!r} has {len(nar.row)} narrations, the index counted "
+                            f"{self.index.counts[v]}: the store changed while training; restart the run")
+        entry = (vid, {k: caps[k] for k in ("sentence", "words", "mask", "start", "end")}, nar)
+        self._videos[v] = entry
+        while len(self._videos) > max(1, self.cfg.caption_cache):
+            self._videos.popitem(last=False)
         return entry
 
-    def _with_words(self, i: int, caps: dict) -> tuple[int, bool]:
-        """The narration itself, or (a narration without any word token) the next one of the same video that
-        has some, as the released loader resamples such captions; (index, substituted)."""
-        ring = self.index.by_video[self.index.video[i]]
-        start = int(np.searchsorted(ring, i))
-        for k in range(len(ring)):
-            j = int(ring[(start + k) % len(ring)])
-            if caps["mask"][caps["row"][self.index.caption_id[j]]].any():
-                return j, j != i
-        return i, False
+    def _with_words(self, k: int, caps: dict, nar: VideoNarrations) -> tuple[int, bool]:
+        """Narration k itself, or (one without any word token) the next one of the same video that has some,
+        as the released loader resamples such captions; (narration, substituted)."""
+        n = len(nar.row)
+        for step in range(n):
+            j = (k + step) % n
+            if caps["mask"][nar.row[j]].any():
+                return j, j != k
+        return k, False
 
     def __getitem__(self, i: int) -> dict[str, np.ndarray]:
         """One sample (arrays without the batch axis)."""
@@ -238,21 +171,21 @@ class NarrationDataset(Dataset):
                 "index": np.zeros(n, np.int64), "substituted": np.zeros(n, bool), "empty_text": np.zeros(n, bool)}
 
     def _fill(self, out: dict[str, np.ndarray], b: int, i: int) -> None:
-        ix, cfg = self.index, self.cfg
-        video_id = ix.videos[ix.video[i]]
-        caps = self.captions(video_id)
-        j, substituted = self._with_words(i, caps)
-        row = caps["row"][ix.caption_id[j]]
-        lo, rate, stored = float(ix.lo[j]), float(ix.rate[j]), float(ix.stored_rate[j])
-        half = 0.5 / stored
-        got = self.store().frames(video_id, cfg.encoder, start=lo - half, end=lo + cfg.candidates / rate + half,
+        cfg = self.cfg
+        v, k = self.locate(i)
+        video_id, caps, nar = self.video(v)
+        j, substituted = self._with_words(k, caps, nar)
+        row, lo = nar.row[j], float(nar.lo[j])
+        half = 0.5 / nar.stored_rate
+        got = self.store().frames(video_id, cfg.encoder, start=lo - half, end=lo + cfg.candidates / nar.rate + half,
                                   fps=cfg.store_fps, fields=("global", "grid"))
-        rows, mask = place_rows(got["times"], lo, rate, stored, cfg.candidates)
+        rows, mask = place_rows(got["times"], lo, nar.rate, nar.stored_rate, cfg.candidates)
         out["grid"][b, mask] = got["grid"][rows[mask]]
         out["global"][b, mask] = got["global"][rows[mask]]
         out["frame_mask"][b] = mask
         out["words"][b], out["word_mask"][b] = caps["words"][row], caps["mask"][row]
-        out["sentence"][b], out["center"][b], out["index"][b] = caps["sentence"][row], ix.center[j], j
+        out["sentence"][b], out["center"][b] = caps["sentence"][row], nar.center[j]
+        out["index"][b] = int(self.index.first[v]) + j
         out["substituted"][b], out["empty_text"][b] = substituted, not caps["mask"][row].any()
 
 

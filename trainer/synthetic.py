@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pipeline.store import ShardWriter, consolidate, init_store
+from pipeline.store import ShardWriter, consolidate, init_store, layout
 
 MAX_WORDS = 20
 
@@ -136,7 +136,7 @@ def write_synthetic_store(root: str, spec: SyntheticSpec = SyntheticSpec()) -> T
     truth = Truth()
     per_shard = -(-spec.videos // spec.shards)
     for s in range(spec.shards):
-        writer = ShardWriter(root, f"sh-synthetic-{s:04d}", specs)
+        writer = ShardWriter(root, layout.new_shard_name(), specs)
         for v in range(s * per_shard, min(spec.videos, (s + 1) * per_shard)):
             _video(writer, f"vid{v:05d}", spec, (concepts, concepts @ rotation), fillers, rng, truth)
         writer.commit()

@@ -62,32 +62,24 @@ def span_rows(times: np.ndarray, start: float, end: float, stored: float, n: int
 
 
 class _VideoFrames(NarrationDataset):
-    """NarrationDataset with a per-worker LRU of whole videos' frame vectors and captions' times."""
+    """NarrationDataset with a per-worker LRU of whole videos' frame vectors."""
 
     def __init__(self, root: str, index: NarrationIndex, cfg: DataConfig):
         super().__init__(root, index, cfg)
-        self._videos: OrderedDict[str, tuple[np.ndarray, np.ndarray]] = OrderedDict()
-        self._videos_pid = -1
+        self._frames: OrderedDict[str, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._frames_pid = -1
 
-    def video(self, video_id: str) -> tuple[np.ndarray, np.ndarray]:
+    def frames_of(self, video_id: str) -> tuple[np.ndarray, np.ndarray]:
         """(times [N], global [N, D]) of every stored frame of the video (data.store_fps segments only)."""
-        if self._videos_pid != os.getpid():
-            self._videos, self._videos_pid = OrderedDict(), os.getpid()
-        if video_id not in self._videos:
+        if self._frames_pid != os.getpid():
+            self._frames, self._frames_pid = OrderedDict(), os.getpid()
+        if video_id not in self._frames:
             got = self.store().frames(video_id, self.cfg.encoder, fps=self.cfg.store_fps, fields=("global",))
-            self._videos[video_id] = (got["times"], got["global"])
-            while len(self._videos) > max(1, self.cfg.caption_cache):
-                self._videos.popitem(last=False)
-        self._videos.move_to_end(video_id)
-        return self._videos[video_id]
-
-    def caption_times(self, video_id: str) -> dict:
-        """The video's caption features (trainer.data) with their start and end times added."""
-        caps = self.captions(video_id)
-        if "start" not in caps:
-            raw = self.store().captions(video_id, self.cfg.encoder)
-            caps["start"], caps["end"] = raw["start"].astype(np.float64), raw["end"].astype(np.float64)
-        return caps
+            self._frames[video_id] = (got["times"], got["global"])
+            while len(self._frames) > max(1, self.cfg.caption_cache):
+                self._frames.popitem(last=False)
+        self._frames.move_to_end(video_id)
+        return self._frames[video_id]
 
     def __getitem__(self, i: int) -> dict[str, np.ndarray]:
         return {k: v[0] for k, v in self.__getitems__([i]).items()}
@@ -114,48 +106,46 @@ class CootDataset(_VideoFrames):
             self._fill_video(out, b, int(i))
         return out
 
-    def _run(self, i: int, usable: list[int]) -> list[int]:
-        """At most data.max_clips consecutive narrations of `usable` (time order), centred on narration i."""
+    def _run(self, k: int, usable: list[int]) -> list[int]:
+        """At most data.max_clips consecutive narrations of `usable` (time order), centred on narration k."""
         c = self.cfg.max_clips
         if len(usable) <= c:
             return usable
-        pos = usable.index(i) if i in usable else len(usable) // 2
+        pos = usable.index(k) if k in usable else len(usable) // 2
         first = min(max(pos - c // 2, 0), len(usable) - c)
         return usable[first:first + c]
 
     def _fill_video(self, out: dict[str, np.ndarray], b: int, i: int) -> None:
-        ix, cfg = self.index, self.cfg
-        video_id = ix.videos[ix.video[i]]
-        caps = self.caption_times(video_id)
-        times, feats = self.video(video_id)
-        ring = ix.by_video[ix.video[i]]
-        ordered = ring[np.argsort(ix.lo[ring], kind="stable")]
+        cfg = self.cfg
+        v, k = self.locate(i)
+        video_id, caps, nar = self.video(v)
+        times, feats = self.frames_of(video_id)
         rows_of: dict[int, np.ndarray] = {}
-        for j in map(int, ordered):
-            rows = self._clip_rows(j, caps, times)
-            if caps["mask"][caps["row"][ix.caption_id[j]]].any() and len(rows):
+        for j in map(int, np.argsort(nar.lo, kind="stable")):
+            rows = self._clip_rows(j, caps, nar, times)
+            if caps["mask"][nar.row[j]].any() and len(rows):
                 rows_of[j] = rows
         if not rows_of:
             raise DataError(f"video {video_id!r}: no narration has both word tokens and frames")
-        for k, j in enumerate(self._run(i, list(rows_of))):
-            row, rows = caps["row"][ix.caption_id[j]], rows_of[j]
-            slots = rows >= 0
-            out["clip_frames"][b, k, :len(rows)][slots] = feats[rows[slots]]
-            out["clip_frame_mask"][b, k, :len(rows)] = slots
-            out["clip_mask"][b, k] = True
-            out["words"][b, k], out["word_mask"][b, k] = caps["words"][row], caps["mask"][row]
-            out["sentence"][b, k] = caps["sentence"][row]
+        for slot, j in enumerate(self._run(k, list(rows_of))):
+            row, rows = nar.row[j], rows_of[j]
+            ok = rows >= 0
+            out["clip_frames"][b, slot, :len(rows)][ok] = feats[rows[ok]]
+            out["clip_frame_mask"][b, slot, :len(rows)] = ok
+            out["clip_mask"][b, slot] = True
+            out["words"][b, slot], out["word_mask"][b, slot] = caps["words"][row], caps["mask"][row]
+            out["sentence"][b, slot] = caps["sentence"][row]
         keep = uniform_centres(len(times), cfg.video_frames)
         out["video_frames"][b, :len(keep)], out["video_mask"][b, :len(keep)] = feats[keep], True
         out["index"][b] = i
 
-    def _clip_rows(self, j: int, caps: dict, times: np.ndarray) -> np.ndarray:
+    def _clip_rows(self, j: int, caps: dict, nar, times: np.ndarray) -> np.ndarray:
         """Stored rows of narration j's clip (-1 for empty window slots); empty when it has no frame."""
-        ix, cfg = self.index, self.cfg
+        cfg = self.cfg
         if cfg.clip == "caption":
-            row = caps["row"][ix.caption_id[j]]
-            return span_rows(times, caps["start"][row], caps["end"][row], float(ix.stored_rate[j]), cfg.candidates)
-        rows, ok = place_rows(times, float(ix.lo[j]), float(ix.rate[j]), float(ix.stored_rate[j]), cfg.candidates)
+            row = nar.row[j]
+            return span_rows(times, caps["start"][row], caps["end"][row], nar.stored_rate, cfg.candidates)
+        rows, ok = place_rows(times, float(nar.lo[j]), nar.rate, nar.stored_rate, cfg.candidates)
         return rows if ok.any() else rows[:0]
 
 
@@ -168,7 +158,7 @@ class WsraDataset(_VideoFrames):
 
     def video_snippets(self, video_id: str) -> np.ndarray:
         """Snippet features [n, D] of the whole video (computed once per worker and video)."""
-        times, feats = self.video(video_id)
+        times, feats = self.frames_of(video_id)
         key = f"{os.getpid()}:{video_id}"
         if key not in self._snippets:
             if len(self._snippets) >= max(1, self.cfg.caption_cache):
@@ -184,13 +174,13 @@ class WsraDataset(_VideoFrames):
                "sentence": np.zeros((n, d["sentence"]), np.float16), "video": np.zeros(n, np.int64),
                "index": np.zeros(n, np.int64)}
         for b, i in enumerate(indices):
-            ix = self.index
-            video_id = ix.videos[ix.video[i]]
-            caps = self.captions(video_id)
-            j, _ = self._with_words(int(i), caps)
-            row = caps["row"][ix.caption_id[j]]
+            v, k = self.locate(int(i))
+            video_id, caps, nar = self.video(v)
+            j, _ = self._with_words(k, caps, nar)
+            row = nar.row[j]
             feats = self.video_snippets(video_id)
             out["snippets"][b, :len(feats)], out["snippet_mask"][b, :len(feats)] = feats, True
             out["words"][b], out["word_mask"][b] = caps["words"][row], caps["mask"][row]
-            out["sentence"][b], out["video"][b], out["index"][b] = caps["sentence"][row], ix.video[i], j
+            out["sentence"][b], out["video"][b] = caps["sentence"][row], v
+            out["index"][b] = int(self.index.first[v]) + j
         return out

@@ -6,12 +6,15 @@
     c = store.captions("VIDEO_ID", encoder="clip")      # sentence, words, mask, text, start, end
     store.failures()                                     # failure records (video, segment, stage, reason)
 
-Layout and naming: `pipeline.store.layout`. Writing: `pipeline.store.writer.ShardWriter`.
+Layout and naming: `pipeline.store.layout`. Writing: `pipeline.store.writer.ShardWriter`. The index:
+`pipeline.store.index` (opening), `pipeline.store.consolidate` (folding new shards in).
 """
-from pipeline.store.index import consolidate
-from pipeline.store.reader import FailureRecord, FeatureStore, NotInStoreError, open_store
-from pipeline.store.root import SpecMismatchError, StoreError, StoreLockedError, WriterLock, init_store
+from pipeline.store.consolidate import consolidate
+from pipeline.store.errors import (NotInStoreError, SpecMismatchError, StoreCorruptError, StoreError,
+                                   StoreLockedError)
+from pipeline.store.reader import FailureRecord, FeatureStore, open_store
+from pipeline.store.root import WriterLock, init_store
 from pipeline.store.writer import ShardWriter
 
 __all__ = ["open_store", "FeatureStore", "FailureRecord", "NotInStoreError", "ShardWriter", "init_store",
-           "consolidate", "WriterLock", "StoreError", "SpecMismatchError", "StoreLockedError"]
+           "consolidate", "WriterLock", "StoreError", "SpecMismatchError", "StoreLockedError", "StoreCorruptError"]

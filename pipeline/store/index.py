@@ -1,104 +1,159 @@
-"""The store index: what every complete shard holds, as columnar tables.
+"""The store index: which complete shards exist and what they hold, opened with a bounded number of requests.
 
-Each shard's marker is its own index (JSON). `consolidate` gathers all markers into parquet tables
-under STORE/index/ so that opening a store with thousands of shards reads a few files; shards
-committed after the last consolidation are read from their markers.
+    index/CURRENT.json   {"format": 2, "runs": [{"name", "videos", "rows"}...], "consumed": [...], "retired": [...]}
+    index/run-*/         immutable runs (`pipeline.store.runs`): column files + meta.json (written last)
+    journal/<shard>      shards committed since the last consolidation; their markers are read on open
+
+Opening reads CURRENT.json, one meta.json per run and the journal's markers: a handful of requests whatever the
+number of shards, because the journal is consolidated whenever it grows past `JOURNAL_LIMIT` (and at the end
+of every run) and runs are merged geometrically (`pipeline.store.consolidate`). A video is served by the
+newest run that holds it; the journal counts as the newest run. Runs are sorted by video id and mapped, so
+opening builds no Python object per video, caption or segment.
 """
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from pipeline.store import layout
-from pipeline.store.layout import StoreFS
+from pipeline.store.columns import FileColumns
+from pipeline.store.errors import StoreCorruptError, StoreError
+from pipeline.store.fs import StoreFS
+from pipeline.store.runs import Run, memory_run
 
-TABLES = ("segments", "captions", "failures")
-
-_SCHEMAS = {
-    "segments": pa.schema([("shard", pa.string()), ("segment_id", pa.string()), ("video_id", pa.string()),
-                           ("start", pa.float64()), ("end", pa.float64()), ("fps", pa.float64()),
-                           ("end_actual", pa.float64()), ("truncated", pa.bool_()),
-                           ("encoder", pa.string()), ("row", pa.int64()), ("n", pa.int64())]),
-    "captions": pa.schema([("shard", pa.string()), ("caption_id", pa.string()), ("video_id", pa.string()),
-                           ("start", pa.float64()), ("end", pa.float64()), ("text", pa.string()),
-                           ("kind", pa.string()), ("row", pa.int64())]),
-    "failures": pa.schema([("shard", pa.string()), ("video_id", pa.string()), ("segment_id", pa.string()),
-                           ("stage", pa.string()), ("reason", pa.string()), ("attempts", pa.int64())]),
-}
+JOURNAL_LIMIT = 256  # shards in the journal before the writer consolidates: bounds the markers read per open
+EMPTY_CURRENT = {"format": layout.SCHEMA_VERSION, "runs": [], "consumed": [], "retired": []}
+UPGRADE = "python -m pipeline.upgrade --store {url}"
 
 
-def marker_tables(marker: dict) -> dict[str, pa.Table]:
-    """One shard's marker as rows of the three index tables (segments: one row per encoder)."""
-    shard = marker["shard"]
-    segs = [{"shard": shard, "segment_id": s["segment_id"], "video_id": s["video_id"], "start": s["start"],
-             "end": s.get("end"), "fps": s["fps"], "end_actual": s.get("end_actual"),
-             "truncated": bool(s.get("truncated", False)), "encoder": enc, "row": r[0], "n": r[1]}
-            for s in marker["segments"] for enc, r in s["rows"].items()]
-    caps = [{"shard": shard, **{k: c.get(k) for k in ("caption_id", "video_id", "start", "end", "text", "kind",
-                                                      "row")}} for c in marker["captions"]]
-    fails = [{"shard": shard, **f} for f in marker["failures"]]
-    return {name: pa.Table.from_pylist(rows, schema=_SCHEMAS[name])
-            for name, rows in zip(TABLES, (segs, caps, fails))}
+@dataclass(frozen=True)
+class VideoRecord:
+    """What the store holds for one video (for planning and verification)."""
+
+    segment_ids: set[str]
+    failures: list[tuple[str | None, str]]  # (segment id or None for the captions, stage)
+    source: dict | None
 
 
 @dataclass
-class StoreIndex:
-    shards: list[str]
-    segments: pa.Table
-    captions: pa.Table
-    failures: pa.Table
+class Index:
+    runs: list[Run]             # oldest first; the journal's shards, if any, last
+    current: dict               # CURRENT.json as read
+    journal: list[str]          # shards read from their markers (not yet consolidated)
 
-    def by_video(self, table: str) -> dict[str, np.ndarray]:
-        """video_id -> row numbers of `table`, in table order."""
-        t = getattr(self, table)
-        if t.num_rows == 0:
-            return {}
-        vids = np.asarray(t.column("video_id").to_numpy(zero_copy_only=False), dtype=object)
-        order = np.argsort(vids, kind="stable")
-        uniq, starts = np.unique(vids[order], return_index=True)
-        bounds = list(starts[1:]) + [len(order)]
-        return {v: order[a:b] for v, a, b in zip(uniq, starts, bounds)}
+    def locate(self, video_id: str) -> tuple[Run, int] | None:
+        """The run serving `video_id` and its position there (the newest run that holds it)."""
+        for run in reversed(self.runs):
+            i = run.ids.find(video_id)
+            if i >= 0:
+                return run, i
+        return None
+
+    def record(self, video_id: str) -> VideoRecord | None:
+        loc = self.locate(video_id)
+        if loc is None:
+            return None
+        run, i = loc
+        rows = run.video(i)
+        seg = run.table("segments", ("id",), *rows.seg)["id"]
+        fails = run.table("failures", ("segment_id", "stage"), *rows.fail)
+        return VideoRecord(set(seg), [(s or None, st) for s, st in zip(fails["segment_id"], fails["stage"])],
+                           run.source(i))
+
+    def live(self) -> list[tuple[Run, np.ndarray | None]]:
+        """Each run with a mask of its videos that no newer run replaces (None: all of them)."""
+        out, newer = [], []
+        for run in reversed(self.runs):
+            if not newer:
+                out.append((run, None))
+            else:
+                mask = np.ones(len(run), bool)
+                for other in newer:
+                    for i in range(len(other)):
+                        j = run.ids.find(other.ids[i]) if len(run) else -1
+                        if j >= 0:
+                            mask[j] = False
+                out.append((run, mask))
+            newer.append(run)
+        return out[::-1]
+
+    @property
+    def n_shards(self) -> int:
+        return sum(run.cols.length("shards.name") for run in self.runs)
 
 
-def _read_parquet(fs: StoreFS, name: str) -> pa.Table:
-    with fs.fs.open(fs.path(f"{layout.INDEX_DIR}/{name}.parquet"), "rb") as f:
-        return pq.read_table(io.BytesIO(f.read()))
+def read_current(fs: StoreFS) -> dict:
+    if not fs.exists(layout.CURRENT):
+        return dict(EMPTY_CURRENT)
+    current = fs.read_json(layout.CURRENT)
+    if not isinstance(current, dict) or current.get("format") != layout.SCHEMA_VERSION or "runs" not in current:
+        raise StoreCorruptError(f"{fs.path(layout.CURRENT)}: not an index of this version; rebuild it with "
+                                f"`{UPGRADE.format(url=fs.url)}`")
+    return current
 
 
-def load_index(fs: StoreFS) -> StoreIndex:
-    """All complete shards: the consolidated tables plus markers of shards committed since."""
-    complete, _ = fs.list_shards()
-    parts: dict[str, list[pa.Table]] = {t: [] for t in TABLES}
-    consolidated: set[str] = set()
-    if fs.exists(f"{layout.INDEX_DIR}/shards.parquet"):
-        listed = set(_read_parquet(fs, "shards").column("shard").to_pylist())
-        consolidated = listed & set(complete)
-        keep = pa.array(sorted(consolidated), pa.string())
-        for t in TABLES:
-            table = _read_parquet(fs, t)
-            parts[t].append(table.filter(pc.is_in(table.column("shard"), value_set=keep)))
-    for shard in complete:
-        if shard not in consolidated:
-            for t, table in marker_tables(fs.read_json(layout.marker_path(shard))).items():
-                parts[t].append(table)
-    tables = {t: pa.concat_tables(parts[t]) if parts[t] else _SCHEMAS[t].empty_table() for t in TABLES}
-    return StoreIndex(shards=complete, **tables)
+def open_run(fs: StoreFS, name: str) -> Run:
+    directory = f"{layout.INDEX_DIR}/{name}"
+    try:
+        meta = fs.read_json(f"{directory}/meta.json")
+    except FileNotFoundError:
+        raise StoreCorruptError(f"{fs.path(directory)}: index run missing; rebuild the index with "
+                                f"`{UPGRADE.format(url=fs.url)}`") from None
+    except StoreError as exc:
+        raise StoreCorruptError(f"{exc}; rebuild the index with `{UPGRADE.format(url=fs.url)}`") from None
+    cols = FileColumns(fs, directory, meta)
+    cols.check_sizes()
+    return Run(name, cols, meta)
 
 
-def consolidate(root: str) -> StoreIndex:
-    """Rewrite STORE/index/*.parquet from the current complete shards (tables first, list last)."""
-    fs = StoreFS(root)
-    index = load_index(fs)
-    for t in TABLES:
-        buf = io.BytesIO()
-        pq.write_table(getattr(index, t), buf)
-        fs.write_bytes(f"{layout.INDEX_DIR}/{t}.parquet", buf.getvalue())
-    buf = io.BytesIO()
-    pq.write_table(pa.table({"shard": pa.array(index.shards, pa.string())}), buf)
-    fs.write_bytes(f"{layout.INDEX_DIR}/shards.parquet", buf.getvalue())
-    return index
+def journal_shards(fs: StoreFS, current: dict) -> list[str]:
+    consumed = set(current.get("consumed", ()))
+    return [n for n in fs.list_names(layout.JOURNAL_DIR) if n not in consumed and layout.is_shard_name(n)]
+
+
+def read_markers(fs: StoreFS, shards: list[str]) -> list[dict]:
+    """The markers of `shards`, oldest commit first; a journal entry without its marker is damage."""
+    raw = fs.read_many([layout.marker_path(s) for s in shards])
+    markers = []
+    for shard in shards:
+        data = raw[layout.marker_path(shard)]
+        if data is None:
+            raise StoreCorruptError(f"{fs.path(layout.marker_path(shard))}: missing, but the journal lists shard "
+                                    f"{shard}; rebuild the index with `{UPGRADE.format(url=fs.url)}`")
+        markers.append(parse_marker(fs, shard, data))
+    return sorted(markers, key=lambda m: (m["committed"], m["shard"]))
+
+
+def parse_marker(fs: StoreFS, shard: str, data: bytes) -> dict:
+    import json
+
+    try:
+        marker = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise StoreCorruptError(f"{fs.path(layout.marker_path(shard))}: damaged marker ({exc}); delete the shard's "
+                                f"directory and rerun extraction, or rebuild with `{UPGRADE.format(url=fs.url)}`") from exc
+    if marker.get("format") != layout.SCHEMA_VERSION:
+        raise StoreError(f"{fs.path(layout.marker_path(shard))}: a shard of store version "
+                         f"{marker.get('schema_version', marker.get('format'))}; upgrade with "
+                         f"`{UPGRADE.format(url=fs.url)}`")
+    return marker
+
+
+def load_index(fs: StoreFS, specs: dict[str, dict]) -> Index:
+    """Open the index: CURRENT's runs plus the journal's shards as an in-memory run."""
+    current = read_current(fs)
+    runs = [open_run(fs, r["name"]) for r in current["runs"]]
+    journal = journal_shards(fs, current)
+    if journal:
+        markers = read_markers(fs, journal)
+        check_marker_specs(fs, markers, specs)
+        runs.append(memory_run(markers, specs))
+    return Index(runs, current, journal)
+
+
+def check_marker_specs(fs: StoreFS, markers: list[dict], specs: dict[str, dict]) -> None:
+    for m in markers:
+        if m.get("specs") != specs:
+            raise StoreCorruptError(f"{fs.path(layout.marker_path(m['shard']))}: shard written with other encoder "
+                                    f"settings than the store root's; it cannot be served from this store")

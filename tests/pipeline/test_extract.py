@@ -154,7 +154,8 @@ def test_sigkill_midway_then_rerun_equals_an_uninterrupted_run(tmp_path):
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert verify_main(["--store", str(killed), "--manifest", str(manifest)]) == 1  # really interrupted
-    assert extract_main([*args, "--store", str(killed)]) == 0  # the dead run's lock is taken over
+    assert extract_main([*args, "--store", str(killed)]) == 2  # the dead run's lock is reported, not taken over
+    assert extract_main([*args, "--store", str(killed), "--force-unlock"]) == 0
     assert verify_main(["--store", str(killed), "--manifest", str(manifest)]) == 0
     want, got = _all_features(reference), _all_features(killed)
     assert want.keys() == got.keys()

@@ -10,7 +10,9 @@ import zarr
 
 from pipeline.store import (ShardWriter, SpecMismatchError, StoreError, StoreLockedError, WriterLock, consolidate,
                             init_store, layout, open_store)
-from pipeline.store.layout import Field, StoreFS
+from pipeline.store.fs import StoreFS
+from pipeline.store.layout import Field
+from pipeline.store.writer import clear_inflight
 
 D = 8
 SPEC = {"encoder": "clip", "model": "tiny", "weights_sha256": "abc", "dims": {"global": D, "grid": D, "sentence": D,
@@ -142,15 +144,19 @@ def test_shard_without_marker_does_not_exist_and_index_consolidates(tmp_path):
             w.append_frames("clip", **frames(rng, 4))
         if name == "sh-a":
             w.commit()
-    assert open_store(root).video_ids() == ["a"]             # sh-b has arrays but no marker
-    assert StoreFS(root).list_shards() == (["sh-a"], ["sh-b"])
-    consolidate(root)
+    assert open_store(root).video_ids() == ["a"]             # sh-b has chunks but no marker
+    assert StoreFS(root).list_names(layout.INFLIGHT_DIR) == ["sh-b"]
+    assert clear_inflight(root) == {"recovered": 0, "removed": 1}  # debris of ours: removed
+    assert not (tmp_path / "s.zarr" / "shards" / "sh-b").exists()
+    index = consolidate(root)
+    assert index.journal == [] and len(index.runs) == 1
     w = ShardWriter(root, "sh-c", {"clip": SPEC})            # committed after consolidation: read from its marker
     with w.segment(seg("c")):
         w.append_frames("clip", **frames(rng, 2))
     w.commit()
-    assert open_store(root).video_ids() == ["a", "c"]
-    assert consolidate(root).shards == ["sh-a", "sh-c"]
+    store = open_store(root)
+    assert store.video_ids() == ["a", "c"] and store.index.journal == ["sh-c"]
+    assert consolidate(root).n_shards == 2
 
 
 def test_non_finite_and_float16_overflow_are_refused(tmp_path):
@@ -187,7 +193,10 @@ def test_writer_lock(tmp_path):
         with pytest.raises(StoreLockedError, match="being written by pid"):
             WriterLock(root).__enter__()
     fs = StoreFS(root)
-    fs.write_json(layout.LOCK, {"host": WriterLock(root).me["host"], "pid": 2 ** 22 + 12345, "since": 0})
-    with WriterLock(root):  # the holder is dead: taken over
+    assert not fs.exists(layout.LOCK)
+    fs.write_json(layout.LOCK, {"host": WriterLock(root).me["host"], "pid": 2 ** 22 + 12345, "since": 0, "token": "x"})
+    with pytest.raises(StoreLockedError, match="no longer running.*--force-unlock"):  # reported, not taken over
+        WriterLock(root).__enter__()
+    with WriterLock(root, force=True):
         pass
     assert not fs.exists(layout.LOCK)

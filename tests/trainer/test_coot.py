@@ -16,6 +16,7 @@ from trainer.config import ConfigError, load_config
 from trainer.coot_losses import cluster, cycle_consistency, hinge_contrastive, sample_starts
 from trainer.coot_model import CootModel
 from trainer.data import DataError, build_index
+from trainer.narrations import narration_table
 from trainer.heads import build_head
 from trainer.heads.coot_blocks import compact, positions
 from trainer.method_config import CootHeadConfig
@@ -169,16 +170,16 @@ def test_video_items_from_the_store(synthetic_store):
     store = open_store(root)
     index = build_index(store, cfg.data)
     ds = CootDataset(root, index, cfg.data)
-    item = ds[int(index.by_video[0][1])]
+    item = ds[int(index.first[0]) + 1]
     assert item["clip_mask"].tolist() == [True, True, True]                  # 4 narrations, a run of 3
     assert item["video_mask"].sum() == 50 and item["clip_frame_mask"].any(-1).all()
-    lo = index.lo[index.by_video[0]]
+    lo = narration_table(store, index, cfg.data)["lo"][index.first[0]:index.first[1]]
     assert np.all(np.diff(np.sort(lo)[:3]) > 0)
     got = store.frames(index.videos[0], "clip", fields=("global",))
     frame = item["clip_frames"][0][item["clip_frame_mask"][0]][0]
     assert any(np.array_equal(frame, row) for row in got["global"])
     caption = dataclasses.replace(cfg.data, clip="caption")
-    item = CootDataset(root, index, caption)[int(index.by_video[0][0])]
+    item = CootDataset(root, index, caption)[int(index.first[0])]
     assert 1 <= item["clip_frame_mask"][0].sum() <= 10                       # a 2-s caption span at 5 fps
     with pytest.raises(DataError, match="per_video"):
         CootDataset(root, index, dataclasses.replace(cfg.data, sampling="per_narration"))

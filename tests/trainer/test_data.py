@@ -10,6 +10,7 @@ import torch
 from pipeline.store import ShardWriter, consolidate, init_store, open_store
 from trainer.data import (DataError, EpochSampler, NarrationDataset, build_index, collate, make_loader,
                           place_rows)
+from trainer.narrations import narration_table
 from trainer.synthetic import SyntheticSpec, encoder_specs
 from trainer.train_config import DataConfig
 
@@ -32,15 +33,19 @@ def test_index_windows(synthetic_store):
     store = open_store(root)
     index = build_index(store, CLIP)
     assert len(index) == spec.videos * spec.events and index.videos == store.video_ids()
-    caps = {cid: (v, s, e) for cid, v, s, e in zip(*[store.index.captions.column(k).to_pylist()
-                                                      for k in ("caption_id", "video_id", "start", "end")])}
+    table = narration_table(store, index, CLIP)
+    caps = {cid: (s, e) for v in store.video_ids() for cid, s, e in
+            zip(*(store.captions(v)[k] for k in ("caption_id", "start", "end")))}
+    assert len(table["caption_id"]) == len(index) and index.counts.tolist() == [spec.events] * spec.videos
     for j in range(len(index)):
-        _, s, e = caps[index.caption_id[j]]
-        assert index.lo[j] == pytest.approx((s + e) / 2 - 8.0) and index.center[j] == pytest.approx(40.0)
-    starts = build_index(store, dataclasses.replace(CLIP, anchor="start", fps=1.0, candidates=16))
-    assert starts.center[0] == pytest.approx(1.0) and starts.rate[0] == 1.0 and starts.stored_rate[0] == 5.0
-    s3d = build_index(store, DataConfig(encoder="s3d", fps=None, window_s=16.0, candidates=8))
-    assert s3d.rate[0] == pytest.approx(spec.s3d_fps / spec.s3d_window)
+        s, e = caps[table["caption_id"][j]]
+        assert table["lo"][j] == pytest.approx((s + e) / 2 - 8.0) and table["center"][j] == pytest.approx(40.0)
+    start_cfg = dataclasses.replace(CLIP, anchor="start", fps=1.0, candidates=16)
+    starts = narration_table(store, build_index(store, start_cfg), start_cfg)
+    assert starts["center"][0] == pytest.approx(1.0) and starts["rate"][0] == 1.0 and starts["stored_rate"][0] == 5.0
+    s3d_cfg = DataConfig(encoder="s3d", fps=None, window_s=16.0, candidates=8)
+    s3d = narration_table(store, build_index(store, s3d_cfg), s3d_cfg)
+    assert s3d["rate"][0] == pytest.approx(spec.s3d_fps / spec.s3d_window)
     with pytest.raises(DataError, match="above the stored rate"):
         build_index(store, dataclasses.replace(CLIP, fps=10.0, candidates=160))
     with pytest.raises(DataError, match="cover 8 s, not data.window_s=16 s"):
@@ -52,7 +57,7 @@ def test_sampler_epochs_are_deterministic_and_ranks_split_the_global_batch(synth
     per_video = EpochSampler(index, dataclasses.replace(CLIP, batch_size=2), seed=7)
     batches = per_video.epoch_batches(0)
     assert batches.shape == (3, 2)
-    assert sorted(index.video[batches.ravel()].tolist()) == list(range(6))      # one narration per video
+    assert sorted(index.video_of(batches.ravel()).tolist()) == list(range(6))   # one narration per video
     assert np.array_equal(batches, EpochSampler(index, dataclasses.replace(CLIP, batch_size=2), 7).epoch_batches(0))
     assert not np.array_equal(batches, per_video.epoch_batches(1))
     every = EpochSampler(index, dataclasses.replace(CLIP, sampling="per_narration"), seed=7)
@@ -72,18 +77,19 @@ def test_samples_hold_the_stored_features_in_their_slots(synthetic_store):
     store = open_store(root)
     index = build_index(store, CLIP)
     ds = NarrationDataset(root, index, CLIP)
-    first = int(np.argmin(index.lo))                                    # a window that starts before 0 s
+    table = narration_table(store, index, CLIP)
+    first = int(np.argmin(table["lo"]))                                 # a window that starts before 0 s
     sample = ds[first]
-    vid = index.videos[index.video[first]]
+    vid = index.videos[index.video_of(first)]
     frames = store.frames(vid, "clip")
-    slots = np.round((frames["times"] - index.lo[first]) * 5.0).astype(int)
+    slots = np.round((frames["times"] - table["lo"][first]) * 5.0).astype(int)
     inside = (slots >= 0) & (slots < 80)
     assert sample["frame_mask"].sum() == inside.sum() and not sample["frame_mask"][0]
     np.testing.assert_array_equal(sample["grid"][slots[inside]], frames["grid"][inside])
     np.testing.assert_array_equal(sample["global"][slots[inside]], frames["global"][inside])
     assert not sample["grid"][~sample["frame_mask"]].any()
     caps = store.captions(vid, "clip")
-    row = list(caps["caption_id"]).index(index.caption_id[first])
+    row = list(caps["caption_id"]).index(table["caption_id"][first])
     np.testing.assert_array_equal(sample["words"], caps["words"][row])
     assert sample["word_mask"].tolist() == caps["mask"][row].tolist()
     s3d_cfg = DataConfig(encoder="s3d", fps=None, window_s=16.0, candidates=8)

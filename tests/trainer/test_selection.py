@@ -13,6 +13,7 @@ from pipeline.store import open_store
 from tests.trainer.naive import naive_sinkhorn
 from trainer.config import load_config
 from trainer.data import NarrationDataset, build_index, collate
+from trainer.narrations import narration_table
 from trainer.heads import build_head
 from trainer.model import GroundingModel
 from trainer.selection import FrameSelector, Selection, centred_frames, sinkhorn
@@ -63,13 +64,15 @@ def event_batch(synthetic_store):
     """A batch of 8 narrations with 80 candidates at 5 fps and, per sample, which candidates show its event."""
     root, truth, _ = synthetic_store
     cfg = load_config(TrainConfig, "paper-clip", ["data.expect={}"], PRESET_DIR)
-    index = build_index(open_store(root), cfg.data)
+    store = open_store(root)
+    index = build_index(store, cfg.data)
+    table = narration_table(store, index, cfg.data)
     ds = NarrationDataset(root, index, cfg.data)
     batch = collate(ds.__getitems__(list(range(8))))
     inside = torch.zeros(8, 80, dtype=torch.bool)
     for b, j in enumerate(batch["index"].tolist()):
-        _, start, end, *_ = truth.events[index.caption_id[j]]
-        times = index.lo[j] + np.arange(80) / index.rate[j]
+        _, start, end, *_ = truth.events[table["caption_id"][j]]
+        times = table["lo"][j] + np.arange(80) / table["rate"][j]
         inside[b] = torch.from_numpy((times >= start) & (times < end))
     return batch, inside
 

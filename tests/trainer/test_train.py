@@ -15,6 +15,7 @@ from pipeline.store import open_store
 from trainer.checkpoint import load_checkpoint, load_trained, step_checkpoints
 from trainer.config import load_yaml
 from trainer.data import NarrationDataset, build_index, collate
+from trainer.narrations import narration_table
 from trainer.rundir import read_metrics
 from trainer.selection import FrameSelector
 from trainer.train import main
@@ -133,14 +134,16 @@ def test_two_processes_give_the_single_process_losses(synthetic_store, tmp_path,
 
 def _grounding(head, cfg, root, truth) -> tuple[int, float, float]:
     """(rollout argmax inside the event block: count, chance count, share of selected frames in the event)."""
-    index = build_index(open_store(root), cfg.data)
+    store = open_store(root)
+    index = build_index(store, cfg.data)
+    table = narration_table(store, index, cfg.data)
     batch = collate(NarrationDataset(root, index, cfg.data).__getitems__(list(range(len(index)))))
     head.eval()
     sel = FrameSelector(cfg.selection)(batch, *head.selection_projections())
     hits, chance, kept = 0, 0.0, []
     for b, j in enumerate(batch["index"].tolist()):
-        _, start, end, row, col, _ = truth.events[index.caption_id[j]]
-        times = index.lo[j] + np.arange(cfg.data.candidates) / index.rate[j]
+        _, start, end, row, col, _ = truth.events[table["caption_id"][j]]
+        times = table["lo"][j] + np.arange(cfg.data.candidates) / table["rate"][j]
         inside = (times >= start) & (times < end) & batch["frame_mask"][b].numpy()
         if not inside.any():  # the event lies outside this narration's window
             continue

@@ -180,8 +180,8 @@ def test_query_items_from_the_store(synthetic_store):
     index = build_index(store, cfg.data)
     item = WsraDataset(root, index, cfg.data)[5]
     assert item["snippet_mask"].sum() == 40                                  # 40 s at 1-s snippets
-    got = store.frames(index.videos[index.video[5]], "clip", start=2.0, end=3.0, fields=("global",))
+    got = store.frames(index.videos[index.video_of(5)], "clip", start=2.0, end=3.0, fields=("global",))
     np.testing.assert_allclose(item["snippets"][2], got["global"].astype(np.float32).mean(0), atol=2e-3)
-    assert item["video"] == index.video[5] and item["word_mask"].any()
+    assert item["video"] == index.video_of(5) and item["word_mask"].any()
     item = WsraDataset(root, index, dataclasses.replace(cfg.data, video_frames=16))[5]
     assert item["snippet_mask"].sum() == 16
