@@ -11,7 +11,10 @@ Evaluation sets (folder, youcook2 validation, gyt, yc-interactions, mining) defa
 training sets (howto100m, youcook2 training) to caption windows (16 s centred on each caption, 5 fps, merged
 where they overlap). `--segments whole|windows`, `--fps`, `--window`, `--anchor`, `--no-merge` override.
 Videos are looked up as `<video-dir>/<video_id>.<ext>`; one that is not there is still listed, with
-`probe_error` "missing: <expected path>". Exit status: 0 written, 2 bad input (the message names the file).
+`probe_error` "missing: <expected path>". Video ids must be safe names (no "..", absolute path or control
+character: `manifests.integrity`), so every path stays inside `--video-dir`; ids, segment units and caption ids
+must be unique, and numbers lie within the bounds of `manifests.integrity` (e.g. --fps in (0, 120]).
+Exit status: 0 written, 2 bad input (the message names the file, and the row or key where it applies).
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ from typing import Sequence
 
 from manifests import builders
 from manifests.errors import AnnotationError, ManifestError
+from manifests.integrity import PROBE_JOBS, SAMPLING_FPS, WINDOW_SECONDS, bounded_option
 from manifests.schema import Manifest
 from manifests.segments import (
     DEFAULT_EVAL_FPS, DEFAULT_TRAIN_FPS, DEFAULT_WINDOW, WindowSpec, whole_video_segments, window_segments,
@@ -35,15 +39,18 @@ def _common_options() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
     p.add_argument("--out", required=True, type=Path, help="manifest directory to write")
     p.add_argument("--overwrite", action="store_true", help="replace an existing manifest at --out")
-    p.add_argument("--jobs", type=int, default=min(8, 2 * (os.cpu_count() or 1)), help="parallel probes")
+    p.add_argument("--jobs", type=bounded_option(int, PROBE_JOBS), default=min(8, 2 * (os.cpu_count() or 1)),
+                   help=f"parallel probes, in {PROBE_JOBS}")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--recursive", action="store_true", help="look for videos in subfolders too")
     p.add_argument("--dataset", help="dataset name stored with each video (default: the kind's name)")
     p.add_argument("--segments", choices=("whole", "windows"),
                    help="extraction units (default: whole for evaluation sets, windows for training sets)")
-    p.add_argument("--fps", type=float, help=f"frames per second (default {DEFAULT_EVAL_FPS:g} for whole videos, "
-                                             f"{DEFAULT_TRAIN_FPS:g} for windows)")
-    p.add_argument("--window", type=float, default=DEFAULT_WINDOW, help="caption window length, seconds")
+    p.add_argument("--fps", type=bounded_option(float, SAMPLING_FPS),
+                   help=f"frames per second, in {SAMPLING_FPS} (default {DEFAULT_EVAL_FPS:g} for whole videos, "
+                        f"{DEFAULT_TRAIN_FPS:g} for windows)")
+    p.add_argument("--window", type=bounded_option(float, WINDOW_SECONDS), default=DEFAULT_WINDOW,
+                   help=f"caption window length, seconds, in {WINDOW_SECONDS}")
     p.add_argument("--anchor", choices=("center", "start"), default="center",
                    help="centre windows on captions or start them at the caption start")
     p.add_argument("--no-merge", action="store_true", help="one segment per caption window (no merging)")
@@ -98,6 +105,7 @@ def assemble(draft: builders.Draft, *, segments: str | None = None, fps: float |
              window: WindowSpec | None = None, jobs: int = 4, progress: bool = True, builder: str = "unknown",
              args: dict | None = None) -> Manifest:
     """Probe the draft's videos and lay out its segments and boxes into a Manifest."""
+    builders.check_sources(draft.sources)  # before probing thousands of videos
     videos = probe_videos(draft.sources, jobs=jobs, progress=progress)
     mode = segments or ("whole" if draft.purpose == "eval" else "windows")
     if mode == "whole":
@@ -142,7 +150,8 @@ def summary(manifest: Manifest, out: Path, notes: Sequence[str] = ()) -> str:
 
 
 def _json_args(args: argparse.Namespace) -> dict:
-    return {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+    # absolute, so that manifests.validate can tell whether a video path lies inside --video-dir
+    return {k: (str(v.absolute()) if isinstance(v, Path) else v) for k, v in vars(args).items()}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

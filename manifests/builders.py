@@ -4,19 +4,22 @@ video size) and its purpose: evaluation sets are extracted as whole videos, trai
 (the defaults; the command line can choose either).
 
 Caption ids are "<video_id>:<kind>:<n>", n = the annotation's own id when it has one, else its position.
+Video ids must be safe names (`manifests.integrity.id_problem`): an annotation key such as "../x" or "/etc/x"
+is refused naming its file, so no builder looks outside `--video-dir`.
 """
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Literal, Mapping
+from typing import Callable, Iterable, Literal, Mapping
 
 from manifests.benchmarks import gyt, mining, yc_interactions, youcook2
 from manifests.errors import AnnotationError
+from manifests.integrity import id_problem, safe_id, shown
 from manifests.narrations import load_narrations
 from manifests.schema import BoxRow, CaptionRow, VideoRow
-from manifests.videos import VideoSource, list_video_files, locate
+from manifests.videos import VIDEO_EXTENSIONS, VideoSource, locate, scan_folder
 
 Purpose = Literal["eval", "train"]
 BoxMaker = Callable[[Mapping[str, VideoRow]], list[BoxRow]]
@@ -37,18 +40,53 @@ def caption_id(video_id: str, kind: str, n: int | str) -> str:
     return f"{video_id}:{kind}:{n}"
 
 
+def check_ids(path: str | os.PathLike, ids: Iterable[str], where: Callable[[str], str]) -> None:
+    """AnnotationError naming `path` and `where(id)` for the first video id that is not a safe name."""
+    for vid in ids:
+        problem = id_problem(vid)
+        if problem is not None:
+            raise AnnotationError(path, where(vid), f"video id {shown(vid)} is not a safe name: it {problem}")
+
+
+def _key(vid: str) -> str:
+    return f"[{shown(vid)}]"
+
+
+def check_sources(sources: Iterable[VideoSource]) -> None:
+    """ValueError when an id is not a safe name or names two files (or the same file twice)."""
+    seen: dict[str, str] = {}
+    for s in sources:
+        safe_id(s.video_id, "video id")
+        if s.video_id in seen:
+            raise ValueError(f"video id {shown(s.video_id)} is given twice: {seen[s.video_id]} and {s.path}")
+        seen[s.video_id] = s.path
+
+
+def _folder_notes(root: Path, unsafe: list[tuple[Path, str]], others: list[Path]) -> tuple[str, ...]:
+    notes = [f"skipped {p}: its name cannot be a video id (it {problem})" for p, problem in unsafe]
+    if others:
+        shown_names = ", ".join(str(p.relative_to(root)) for p in others[:5])
+        notes.append(f"skipped {len(others)} file(s) without a video extension ({shown_names}"
+                     f"{', ...' if len(others) > 5 else ''}); recognised: {' '.join(VIDEO_EXTENSIONS)}")
+    return tuple(notes)
+
+
 def build_folder(video_dir: str | os.PathLike, *, recursive: bool = False, dataset: str | None = None) -> Draft:
-    """Every file with a video extension; whole videos."""
+    """Every file with a video extension (case-insensitive); whole videos. Files that are not videos, or whose
+    name cannot be an id, are skipped with a note."""
     root = Path(video_dir).absolute()
-    found = list_video_files(root, recursive)
+    listing = scan_folder(root, recursive)
     name = dataset or root.name
-    return Draft(name, [VideoSource(vid, str(p), name) for vid, p in found], [], "eval")
+    return Draft(name, [VideoSource(vid, str(p), name) for vid, p in listing.videos], [], "eval",
+                 notes=_folder_notes(root, listing.unsafe, listing.others))
 
 
 def build_howto100m(narrations: str | os.PathLike, video_dir: str | os.PathLike, *, recursive: bool = False,
                     dataset: str = "howto100m") -> Draft:
     """Narrations (CSV directory, caption.json or HowToCaption JSON); caption windows."""
     by_video = load_narrations(narrations)
+    in_dir = Path(narrations).is_dir()
+    check_ids(narrations, by_video, (lambda v: f"file {v}.csv") if in_dir else _key)
     captions = [CaptionRow(caption_id(vid, "narration", k), vid, n.start, n.end, n.text, "narration", n.source)
                 for vid, items in by_video.items() for k, n in enumerate(items)]
     return Draft(dataset, locate(list(by_video), video_dir, dataset, None, recursive), captions, "train")
@@ -62,6 +100,7 @@ def build_youcook2(annotations: str | os.PathLike, video_dir: str | os.PathLike,
     videos = {v: x for v, x in youcook2.load_youcook2(path).items() if x.subset == subset}
     if not videos:
         raise AnnotationError(path, "", f"no video of subset {subset!r}")
+    check_ids(path, videos, lambda v: f"['database']{_key(v)}")
     captions = [
         CaptionRow(caption_id(v, "step", s.id), v, s.start, s.end, s.sentence, "step",
                    f"{path.name}['database'][{v!r}]['annotations'][{i}]")
@@ -83,6 +122,8 @@ def build_gyt(benchmark_dir: str | os.PathLike, video_dir: str | os.PathLike, *,
     boxes = gyt.load_boxes(box_path)
     sizes_path = root / "id2wh_new.json"
     sizes = gyt.load_sizes(sizes_path) if sizes_path.exists() else {}
+    for file, ids in ((seg_path, segments), (v2s_path, queries), (box_path, boxes)):
+        check_ids(file, ids, _key)
     captions = [CaptionRow(caption_id(v, "step", s.id), v, float(s.start), float(s.end), s.sentence, "step",
                            f"{seg_path.name}[{v!r}] id {s.id}") for v, segs in segments.items() for s in segs]
     captions += [CaptionRow(caption_id(v, "query", i), v, None, None, q, "query", f"{v2s_path.name}[{v!r}][{i}]")
@@ -118,6 +159,8 @@ def build_yc_interactions(benchmark_dir: str | os.PathLike, video_dir: str | os.
     segments = yc_interactions.load_segments(seg_path)
     boxes = yc_interactions.load_boxes(box_path)
     yc2 = youcook2.load_youcook2(yc2_path)
+    check_ids(seg_path, (s[0] for s in segments), lambda v: f"segment of video {shown(v)}")
+    check_ids(box_path, boxes, _key)
     captions = [_yc_caption(seg_path, yc2_path, yc2, *seg) for seg in segments]
 
     def make_boxes(videos: Mapping[str, VideoRow]) -> list[BoxRow]:
@@ -154,6 +197,7 @@ def build_mining(srt_dir: str | os.PathLike, video_dir: str | os.PathLike, *, re
     """MiningYouTube: one video per .srt, its action segments as captions of kind "label" (the label text as
     written, e.g. "crack_eggs"). Whole videos."""
     by_video = mining.load_srt_dir(srt_dir)
+    check_ids(srt_dir, by_video, lambda v: f"file {v}.srt")
     captions = [CaptionRow(caption_id(v, "label", i), v, s.start, s.end, s.label, "label", f"{v}.srt block {i + 1}")
                 for v, segs in by_video.items() for i, s in enumerate(segs)]
     return Draft(dataset, locate(list(by_video), video_dir, dataset, "test", recursive), captions, "eval")

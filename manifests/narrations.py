@@ -10,11 +10,14 @@ A JSON file may mix (2) and (3) entry by entry. Times are seconds.
 from __future__ import annotations
 
 import csv
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from manifests.benchmarks._common import as_dict, as_list, as_number, as_str, get, read_json
+from manifests.benchmarks._common import (
+    as_dict, as_list, as_number, as_str, get, read_json, unique_stems,
+)
 from manifests.errors import AnnotationError
 
 CSV_COLUMNS = ("start", "end", "text")
@@ -42,7 +45,7 @@ def load_csv_dir(directory: Path) -> dict[str, list[Narration]]:
     files = sorted(p for p in directory.iterdir() if p.suffix.lower() == ".csv" and p.is_file())
     if not files:
         raise AnnotationError(directory, "", "holds no <video_id>.csv narration files")
-    return {p.stem: load_csv(p) for p in files}
+    return {stem: load_csv(p) for stem, p in unique_stems(directory, files).items()}
 
 
 def load_csv(path: Path) -> list[Narration]:
@@ -69,6 +72,8 @@ def _csv_row(path: Path, line: int, row: dict) -> Narration:
             times.append(float(value))
         except (TypeError, ValueError) as exc:
             raise AnnotationError(path, where, f"column {key!r} is not a number: {value!r}") from exc
+        if not math.isfinite(times[-1]):
+            raise AnnotationError(path, where, f"column {key!r} is not a finite number: {value!r}")
     if row.get("text") is None:
         raise AnnotationError(path, where, "row has no 'text' field")
     return Narration(times[0], times[1], row["text"], f"{path.name} {where}")

@@ -34,7 +34,10 @@ boxes.parquet
     that could not be probed), label str|null, source str|null.
 
 Row numbers in messages are 0-based positions in the table file. `Manifest.read` checks names, types,
-nullability and the enumerations above, and names the file and column on any mismatch.
+nullability and the enumerations above, and names the file and column on any mismatch. `Manifest.write` and
+`Manifest.read` also enforce `manifests.integrity` (unique and safe ids, known video ids, absolute paths,
+numeric bounds), so a builder never writes and extraction never reads a manifest that breaks them; pass
+`check=False` only to inspect such a manifest (`manifests.validate` does, to report every row).
 """
 from __future__ import annotations
 
@@ -52,6 +55,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from manifests.errors import ManifestError
+from manifests.integrity import check_tables
 
 SCHEMA_VERSION = 1
 MANIFEST_FILE = "manifest.json"
@@ -264,9 +268,17 @@ class Manifest:
             raise KeyError(video_id)
         return rows[0]
 
+    def tables(self) -> dict[str, pa.Table | None]:
+        return {name: getattr(self, name) for name in TABLE_FILES}
+
+    def check(self, files: dict[str, str], hint: str) -> None:
+        """The integrity rules (`manifests.integrity`); ManifestError names the file, rows and value."""
+        check_tables(self.tables(), files, hint)
+
     @classmethod
-    def read(cls, path: str | os.PathLike) -> Manifest:
-        """Read and check a manifest directory; ManifestError names the file and the column at fault."""
+    def read(cls, path: str | os.PathLike, *, check: bool = True) -> Manifest:
+        """Read and check a manifest directory; ManifestError names the file and the column at fault, or
+        the rows that break an integrity rule (unless `check=False`)."""
         root = Path(path)
         meta = _read_meta(root / MANIFEST_FILE)
         tables: dict[str, pa.Table | None] = {}
@@ -282,14 +294,21 @@ class Manifest:
             except (pa.ArrowInvalid, OSError) as exc:
                 raise ManifestError(f"{file}: not a readable parquet file ({exc})") from exc
             tables[name] = conform(t, name, str(file))
-        return cls(tables["videos"], tables["segments"], tables["captions"], tables["boxes"],
-                   meta["builder"], meta["args"], meta["created"])
+        manifest = cls(tables["videos"], tables["segments"], tables["captions"], tables["boxes"],
+                       meta["builder"], meta["args"], meta["created"])
+        if check:
+            manifest.check({n: str(root / f) for n, f in TABLE_FILES.items()},
+                           f"run `python -m manifests.validate {root}` for every problem")
+        return manifest
 
-    def write(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    def write(self, path: str | os.PathLike, *, overwrite: bool = False, check: bool = True) -> Path:
         """Write the directory atomically: into a temporary sibling, then renamed into place, so a crash never
         leaves a half manifest at `path`. An existing manifest is replaced only with `overwrite=True`, and a
-        non-empty directory that is not a manifest never is."""
+        non-empty directory that is not a manifest never is. A manifest that breaks an integrity rule is not
+        written (ManifestError) unless `check=False`."""
         root = Path(path).absolute()
+        if check:
+            self.check({n: str(root / f) for n, f in TABLE_FILES.items()}, f"nothing written to {root}")
         if root.exists() and not root.is_dir():
             raise FileExistsError(f"{root}: exists and is not a directory; not replacing it")
         if root.exists() and not overwrite:

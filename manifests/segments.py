@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Literal, Mapping
 
+from manifests.integrity import SAMPLING_FPS, WINDOW_SECONDS, check_range
 from manifests.schema import CaptionRow, SegmentRow, segment_id
 
 Anchor = Literal["center", "start"]
@@ -27,10 +28,8 @@ class WindowSpec:
     merge: bool = True
 
     def __post_init__(self) -> None:
-        if not self.window > 0:
-            raise ValueError(f"window must be > 0 s, got {self.window}")
-        if not self.fps > 0:
-            raise ValueError(f"fps must be > 0, got {self.fps}")
+        check_range("window (s)", self.window, WINDOW_SECONDS)
+        check_range("fps", self.fps, SAMPLING_FPS)
         if self.anchor not in ("center", "start"):
             raise ValueError(f"anchor must be 'center' or 'start', got {self.anchor!r}")
 
@@ -38,8 +37,7 @@ class WindowSpec:
 def whole_video_segments(video_ids: Iterable[str], fps: float = DEFAULT_EVAL_FPS,
                          purpose: str = "eval") -> list[SegmentRow]:
     """One segment per video covering all of it."""
-    if not fps > 0:
-        raise ValueError(f"fps must be > 0, got {fps}")
+    check_range("fps", fps, SAMPLING_FPS)
     return [SegmentRow(segment_id(v, 0.0, None, fps), v, 0.0, None, float(fps), purpose) for v in video_ids]
 
 

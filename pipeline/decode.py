@@ -13,10 +13,16 @@ times as a simple one), and the `fps` filter with an absolute `start_time` and `
 source frame to the first output slot at or after it, keeping the last one per slot. (ffmpeg's default
 `fps=1`, as used by the authors' scripts, rounds to the nearest slot instead, so it shows the frame on
 screen about half a second later.) Rotation metadata is applied by ffmpeg (autorotate) before the graph.
+The segment ends at the end of the video stream's last frame (`VideoInfo.duration`, never the container's,
+which counts a longer audio track), so no slot at or after that time is ever emitted.
+
+Every way out of a `SegmentDecoder` (normal end, an exception or Ctrl-C in the consumer or in `__enter__`,
+an abandoned iterator) kills and reaps its ffmpeg; a killed extractor takes ffmpeg with it (see ffmpeg.py).
 """
 from __future__ import annotations
 
 import math
+import numbers
 import os
 import queue
 import threading
@@ -30,6 +36,10 @@ from pipeline.ffmpeg import FFmpegError, VideoInfo
 
 RESIZE_MODES = ("center-crop", "squash")
 _EPS = 1e-6  # timestamps closer than this count as equal
+# Highest sampling rate a stream may ask for. The encoders sample at 1-5 fps (CLIP) and 16 fps (S3D) and
+# sources rarely exceed 60 fps; above the source rate `fps` only repeats frames, and a rate like 1e6
+# makes ffmpeg buffer millions of copies per second of video (tens of GB) before anything is written.
+MAX_SAMPLE_FPS = 120.0
 
 
 class DecodeError(FFmpegError):
@@ -49,8 +59,11 @@ class Stream:
     def __post_init__(self):
         if self.resize not in RESIZE_MODES:
             raise ValueError(f"resize must be one of {RESIZE_MODES}, got {self.resize!r}")
-        if not self.fps > 0:
-            raise ValueError(f"stream {self.name}: fps must be positive, got {self.fps}")
+        if not (math.isfinite(self.fps) and 0 < self.fps <= MAX_SAMPLE_FPS):
+            raise ValueError(f"stream {self.name}: sampling rate fps={self.fps:g} is outside (0, {MAX_SAMPLE_FPS:g}] "
+                             f"frames/s (encoders sample at 1-16 fps; a higher rate only repeats frames)")
+        if self.size is not None and not (isinstance(self.size, numbers.Integral) and self.size > 0):
+            raise ValueError(f"stream {self.name}: size must be a positive number of pixels or None, got {self.size!r}")
 
     def filters(self, first_ts: float) -> str:
         sample = f"fps={self.fps:.9g}:start_time={first_ts:.6f}:round=up"
@@ -105,8 +118,10 @@ class SegmentDecoder:
             raise ValueError("at least one stream is needed")
         if len({s.name for s in streams}) != len(streams):
             raise ValueError("stream names must be unique")
-        if start < 0 or (end is not None and end <= start):
+        if not (math.isfinite(start) and start >= 0) or (end is not None and not end > start):
             raise ValueError(f"{info.path}: bad segment [{start}, {end})")
+        if chunk_frames < 1 or queue_chunks < 1:
+            raise ValueError(f"chunk_frames and queue_chunks must be at least 1, got {chunk_frames} and {queue_chunks}")
         self.info, self.streams, self.chunk = info, streams, chunk_frames
         clipped_end = info.duration if end is None else min(end, info.duration)
         self.report = DecodeReport(start, clipped_end, end, {s.name: frame_count(start, clipped_end, s.fps)
@@ -140,30 +155,38 @@ class SegmentDecoder:
             raise DecodeError(f"{self.info.path}: segment [{self.report.start:.3f}, {self.report.end:.3f}) "
                               f"holds no frame (video duration {self.info.duration:.3f} s)")
         pipes = [os.pipe() for _ in self.streams]
+        readers = [os.fdopen(r, "rb", buffering=0) for r, _ in pipes]
         try:
-            self._proc = ffmpeg.popen(self._args([w for _, w in pipes]), pass_fds=tuple(w for _, w in pipes))
-        finally:
-            for _, w in pipes:
-                os.close(w)
-        for s, (r, _) in zip(self.streams, pipes):
-            t = threading.Thread(target=self._read_stream, args=(s, r), daemon=True)
-            t.start()
-            self._threads.append(t)
-        err = threading.Thread(target=self._read_stderr, daemon=True)
-        err.start()
-        self._threads.append(err)
+            try:
+                self._proc = ffmpeg.popen(self._args([w for _, w in pipes]), pass_fds=tuple(w for _, w in pipes))
+            finally:
+                for _, w in pipes:
+                    os.close(w)
+            self._start_readers(readers)
+        except BaseException:  # Ctrl-C included: __exit__ does not run when __enter__ raises
+            self._stop()
+            for pipe in readers:
+                pipe.close()
+            raise
         return self
+
+    def _start_readers(self, pipes: list) -> None:
+        targets = [(self._read_stream, (s, pipe)) for s, pipe in zip(self.streams, pipes)]
+        for target, args in [*targets, (self._read_stderr, ())]:
+            t = threading.Thread(target=target, args=args, daemon=True)
+            self._threads.append(t)
+            t.start()
 
     # ---- reader threads -------------------------------------------------------------------------
     def _shape(self, s: Stream) -> tuple[int, int, int]:
         return (self.info.height, self.info.width, 3) if s.size is None else (s.size, s.size, 3)
 
-    def _read_stream(self, s: Stream, fd: int) -> None:
+    def _read_stream(self, s: Stream, pipe) -> None:
         shape = self._shape(s)
         frame_bytes = shape[0] * shape[1] * 3
         want = self.report.expected[s.name]
         count = 0
-        with os.fdopen(fd, "rb", buffering=0) as pipe:
+        with pipe:
             while True:
                 buf = _read_exact(pipe, frame_bytes * self.chunk)
                 n = len(buf) // frame_bytes
@@ -185,12 +208,16 @@ class SegmentDecoder:
     # ---- consumer side --------------------------------------------------------------------------
     def __iter__(self) -> Iterator[tuple[str, np.ndarray]]:
         open_streams = len(self.streams)
-        while open_streams:
-            name, frames = self._queue.get()
-            if frames is None:
-                open_streams -= 1
-                continue
-            yield name, frames
+        try:
+            while open_streams:
+                name, frames = self._queue.get()
+                if frames is None:
+                    open_streams -= 1
+                    continue
+                yield name, frames
+        except BaseException:  # Ctrl-C while waiting, or the iterator closed early (GeneratorExit)
+            self._stop()
+            raise
         self._finish()
 
     def _finish(self) -> None:
@@ -203,14 +230,21 @@ class SegmentDecoder:
                               f"{self.report.end:.3f})", stderr)
 
     def __exit__(self, *exc) -> None:
+        self._stop()
+
+    def _stop(self) -> None:
+        """Kill ffmpeg if it still runs, let the reader threads end, reap the process. Idempotent."""
         if self._proc is not None and self._proc.poll() is None:
             self._proc.kill()
-            while any(t.is_alive() for t in self._threads):  # unblock readers stuck on a full queue
-                try:
-                    self._queue.get(timeout=0.05)
-                except queue.Empty:
-                    pass
+        while any(t.is_alive() for t in self._threads):  # unblock readers stuck on a full queue
+            try:
+                self._queue.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        if self._proc is not None:
             self._proc.wait()
+            if self._proc.stderr is not None:
+                self._proc.stderr.close()
 
 
 def _read_exact(pipe, n: int) -> bytearray:

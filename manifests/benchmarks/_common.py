@@ -3,17 +3,41 @@ names the file and the key path being read."""
 from __future__ import annotations
 
 import json
+import math
 import os
-from typing import Any
+from pathlib import Path
+from typing import Any, Sequence
 
 from manifests.errors import AnnotationError
 
 
+class _DuplicateKey(Exception):
+    def __init__(self, key: str):
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
+    # json keeps the last of two equal keys in silence: one video id would hide another
+    d = dict(pairs)
+    if len(d) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return d
+
+
 def read_json(path: str | os.PathLike) -> Any:
-    """Parse a JSON file; bad JSON or bad UTF-8 raises AnnotationError naming the file and the position."""
+    """Parse a JSON file; bad JSON, bad UTF-8 or a key given twice in one object raises AnnotationError naming
+    the file and the position or key."""
     try:
         with open(path, encoding="utf-8") as f:
-            return json.load(f)
+            return json.load(f, object_pairs_hook=_unique_keys)
+    except _DuplicateKey as exc:
+        raise AnnotationError(path, f"key {exc.key!r}", "appears twice in one object (JSON would keep only the "
+                                                         "last)") from None
     except json.JSONDecodeError as exc:
         raise AnnotationError(path, f"line {exc.lineno} column {exc.colno}", f"invalid JSON ({exc.msg})") from exc
     except UnicodeDecodeError as exc:
@@ -62,9 +86,16 @@ def as_int(value: Any, path, where: str) -> int:
 
 
 def as_number(value: Any, path, where: str) -> float:
+    """A finite number (JSON's NaN and Infinity extensions, and ints beyond a float, are refused)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise AnnotationError(path, where, f"expected a number, got {_type_name(value)} {value!r}")
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise AnnotationError(path, where, f"expected a finite number, got {value!r}")
+    return number
 
 
 def as_optional_number(value: Any, path, where: str) -> float | None:
@@ -90,3 +121,15 @@ def as_second_key(key: str, path, where: str) -> int:
     if not (key.isascii() and key.isdigit()):
         raise AnnotationError(path, where, f"key {key!r} is not a whole second")
     return int(key)
+
+
+def unique_stems(directory: str | os.PathLike, files: Sequence[Path]) -> dict[str, Path]:
+    """{stem: file} of per-video annotation files; two files with one stem (a.srt and a.SRT) would give one
+    video two annotations, and are refused naming both."""
+    out: dict[str, Path] = {}
+    for p in files:
+        if p.stem in out:
+            raise AnnotationError(directory, f"files {out[p.stem].name} and {p.name}",
+                                  f"both give video id {p.stem!r}; keep one")
+        out[p.stem] = p
+    return out

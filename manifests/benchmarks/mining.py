@@ -2,6 +2,8 @@
 
 - `annotations/<vid>.srt`: one block per action segment (index, `HH:MM:SS,mmm --> HH:MM:SS,mmm`, label);
   UTF-8 with or without BOM, CRLF or LF. Background is implicit (the gaps). Times in seconds of the video.
+  Blocks are in time order and do not overlap: an inverted block (end < start; zero length occurs and is kept)
+  or one that starts more than `OVERLAP_TOLERANCE` before the previous block ends is refused, naming the line.
 - `weakYouTube_dict.txt`: 513 class names (512 actions + `background` last); line i = class id i; trailing
   spaces in the file are stripped. `mapping_without_meta.txt` lists the same classes as `<id> <name>` in another
   order: the alignment code uses `weakYouTube_dict.txt`.
@@ -16,11 +18,14 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from manifests.benchmarks._common import read_lines
+from manifests.benchmarks._common import read_lines, unique_stems
 from manifests.errors import AnnotationError
 
 _TIME = r"(\d+):(\d{2}):(\d{2})[,.](\d{3})"
 _TIME_LINE = re.compile(rf"\s*{_TIME}\s*-->\s*{_TIME}\s*")
+# The released files have 3 overlaps of at most 9 ms (frame times rounded to milliseconds): below one frame of
+# the ~30 fps annotation is rounding, above it the file is wrong.
+OVERLAP_TOLERANCE = 1 / 30
 
 
 @dataclass(frozen=True)
@@ -44,7 +49,15 @@ def load_srt(path: str | os.PathLike) -> list[MiningSegment]:
         if no == 1 or not lines[no - 2].strip():
             blocks.append((no, []))
         blocks[-1][1].append(line.strip())
-    return [_srt_block(path, no, block) for no, block in blocks]
+    segments = [_srt_block(path, no, block) for no, block in blocks]
+    for i in range(1, len(segments)):
+        prev, seg = segments[i - 1], segments[i]
+        if seg.start < prev.end - OVERLAP_TOLERANCE:
+            raise AnnotationError(path, f"line {blocks[i][0] + 1}",
+                                  f"block starts at {seg.start:.3f} s, before the previous block (line "
+                                  f"{blocks[i - 1][0] + 1}) ends at {prev.end:.3f} s: blocks must be in time order "
+                                  "and not overlap")
+    return segments
 
 
 def _srt_block(path, no: int, block: list[str]) -> MiningSegment:
@@ -55,7 +68,10 @@ def _srt_block(path, no: int, block: list[str]) -> MiningSegment:
     if not match:
         raise AnnotationError(path, f"line {no + 1}", f"expected 'HH:MM:SS,mmm --> HH:MM:SS,mmm', got {block[1]!r}")
     g = match.groups()
-    return MiningSegment(_seconds(*g[:4]), _seconds(*g[4:]), " ".join(block[2:]))
+    start, end = _seconds(*g[:4]), _seconds(*g[4:])
+    if end < start:
+        raise AnnotationError(path, f"line {no + 1}", f"block ends ({end:.3f} s) before it starts ({start:.3f} s)")
+    return MiningSegment(start, end, " ".join(block[2:]))
 
 
 def load_srt_dir(directory: str | os.PathLike) -> dict[str, list[MiningSegment]]:
@@ -66,7 +82,7 @@ def load_srt_dir(directory: str | os.PathLike) -> dict[str, list[MiningSegment]]
     files = sorted(p for p in directory.iterdir() if p.suffix.lower() == ".srt" and p.is_file())
     if not files:
         raise AnnotationError(directory, "", "holds no .srt files")
-    return {p.stem: load_srt(p) for p in files}
+    return {stem: load_srt(p) for stem, p in unique_stems(directory, files).items()}
 
 
 def load_class_dict(path: str | os.PathLike) -> list[str]:

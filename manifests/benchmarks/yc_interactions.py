@@ -12,6 +12,7 @@ boxes regardless. `box_frame_size` applies that rule.
 """
 from __future__ import annotations
 
+import math
 import os
 
 from manifests.errors import AnnotationError
@@ -42,18 +43,27 @@ def _is_int(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+def _finite(v: int | float) -> bool:
+    try:
+        return math.isfinite(v)
+    except OverflowError:  # an int beyond any float
+        return False
+
+
 def load_segments(path: str | os.PathLike) -> list[tuple[str, int, int]]:
     """The evaluated segments `(video_id, start_sec, end_sec)`, sorted."""
     data = safe_load(path)
     if not isinstance(data, (set, frozenset, list, tuple)):
         raise AnnotationError(path, "top level", f"expected a set of (video_id, start, end), got {type(data).__name__}")
-    out = []
+    out = set()
     for item in data:
         ok = (isinstance(item, tuple) and len(item) == 3 and isinstance(item[0], str)
               and _is_int(item[1]) and _is_int(item[2]))
         if not ok:
             raise AnnotationError(path, f"entry {item!r}", "expected a tuple (video_id: str, start: int, end: int)")
-        out.append(item)
+        if item in out:  # a list may repeat a segment; it would be evaluated twice
+            raise AnnotationError(path, f"entry {item!r}", "listed twice")
+        out.add(item)
     return sorted(out)
 
 
@@ -73,9 +83,10 @@ def load_boxes(path: str | os.PathLike) -> dict[str, dict[int, tuple[float, floa
             if not _is_int(frame_id) or frame_id < 1:
                 raise AnnotationError(path, where, "frame_id must be an integer >= 1 (1-based at 1 fps)")
             numeric = isinstance(box, (tuple, list)) and len(box) == 4 and all(
-                isinstance(v, (int, float)) and not isinstance(v, bool) for v in box)
+                isinstance(v, (int, float)) and not isinstance(v, bool) and _finite(v) for v in box)
             if not numeric:
-                raise AnnotationError(path, where, f"expected a box (xtl, ytl, xbr, ybr), got {box!r}")
+                raise AnnotationError(path, where, f"expected a box (xtl, ytl, xbr, ybr) of finite numbers, "
+                                                   f"got {box!r}")
             boxes[frame_id] = tuple(float(v) for v in box)
         out[vid] = dict(sorted(boxes.items()))
     return out

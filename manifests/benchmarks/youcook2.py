@@ -40,6 +40,10 @@ def _video(vid: str, entry, path) -> YouCook2Video:
     entry = as_dict(entry, path, where)
     segments = tuple(_segment(i, seg, path, f"{where}['annotations'][{i}]") for i, seg in
                      enumerate(as_list(get(entry, "annotations", path, where), path, f"{where}['annotations']")))
+    ids = [s.id for s in segments]
+    if len(set(ids)) != len(ids):  # the id names the caption ("<vid>:step:<id>"): two would collide
+        dup = sorted({i for i in ids if ids.count(i) > 1})
+        raise AnnotationError(path, f"{where}['annotations']", f"annotation id(s) {dup[:5]} occur more than once")
     return YouCook2Video(
         video_id=vid,
         subset=as_str(get(entry, "subset", path, where), path, f"{where}['subset']"),

@@ -20,7 +20,7 @@ from .clip import ClipEncoder, ClipLoadError, build_clip_encoder
 from .clip_tokenizer import ClipTokenizer, TokenizerFileError
 from .s3d import S3dEncoder, S3DLoadError, build_s3d_encoder
 from .s3d_text import DictionaryError
-from .weights import sha256_file, state_dict_sha256
+from .weights import EncoderLoadError, sha256_file, state_dict_sha256
 
 ENCODER_NAMES = ("clip", "s3d")
 PRESETS = ("tiny", "vit-b-32")
@@ -43,8 +43,9 @@ def build_encoders(names: Sequence[str], preset: str, *, clip_model: str | None 
                    s3d_lowercase: bool = True, s3d_sentence_pool: str = "max") -> dict[str, Encoder]:
     """Build the named encoders for a preset, keyed by name in the order given.
 
-    Raises ValueError for unknown names/presets or options, and ClipLoadError / S3DLoadError /
-    DictionaryError (with what to download and how to pass it) when real weights cannot be loaded.
+    Raises ValueError for unknown names/presets or options, and an EncoderLoadError (a ValueError:
+    ClipLoadError / S3DLoadError / DictionaryError) naming the path, the problem, what to download and
+    how to pass it, on one line, when real weights cannot be loaded.
     """
     if isinstance(names, str):
         raise TypeError("names must be a sequence of encoder names such as ['clip', 's3d'], not a string")
@@ -67,5 +68,6 @@ def build_encoders(names: Sequence[str], preset: str, *, clip_model: str | None 
 
 __all__ = [
     "ENCODER_NAMES", "PRESETS", "ClipEncoder", "ClipLoadError", "ClipTokenizer", "DictionaryError", "Encoder",
-    "S3DLoadError", "S3dEncoder", "TokenizerFileError", "build_encoders", "sha256_file", "state_dict_sha256",
+    "EncoderLoadError", "S3DLoadError", "S3dEncoder", "TokenizerFileError", "build_encoders", "sha256_file",
+    "state_dict_sha256",
 ]

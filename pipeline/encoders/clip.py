@@ -17,7 +17,7 @@ from transformers import CLIPConfig, CLIPModel
 
 from .clip_tokenizer import CONTEXT_LENGTH, VOCAB_SIZE, ClipTokenizer, shared_tokenizer
 from .runtime import check_uint8_frames, frames_to_device, inference, precision_name, resolve_device, to_numpy
-from .weights import combined_sha256, sha256_file, state_dict_sha256
+from .weights import EncoderLoadError, combined_sha256, one_line, path_problem, sha256_file, state_dict_sha256
 
 FRAME_SIZE = 224
 MAX_WORDS = 20
@@ -41,7 +41,7 @@ _TEXT_BATCH = 256  # bounds activation memory when a caller passes thousands of 
 _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
 
-class ClipLoadError(RuntimeError):
+class ClipLoadError(EncoderLoadError):
     """CLIP weights could not be found or do not fit the ViT-B/32 feature contract."""
 
 
@@ -118,18 +118,21 @@ def _looks_like_path(source: str) -> bool:
 def load_clip(source: str) -> CLIPModel:
     """CLIPModel from a local save_pretrained directory or a hub id (works offline once cached)."""
     folder = Path(source).expanduser()
-    if _looks_like_path(source) and not folder.is_dir():
+    local = _looks_like_path(source)
+    problem = path_problem(folder, directory=True) if local else None
+    if problem:
         raise ClipLoadError(
-            f"CLIP model directory {source} not found: save one with "
+            f"CLIP model directory {source} {problem}: save one with "
             "CLIPModel.from_pretrained('openai/clip-vit-base-patch32').save_pretrained(DIR) on a machine "
             "with internet, copy DIR here and pass it as --clip-model DIR"
         )
     try:
-        model, info = CLIPModel.from_pretrained(str(folder) if folder.is_dir() else source, dtype=torch.float32,
+        model, info = CLIPModel.from_pretrained(str(folder) if local else source, dtype=torch.float32,
                                                 output_loading_info=True)
     except (OSError, ValueError) as error:
+        what = "" if local else " (no local directory of that name, so it was looked up as a hub id)"
         raise ClipLoadError(
-            f"could not load CLIP weights from {source!r} ({error}). Without hub access, download "
+            f"could not load CLIP weights from {source!r}{what}: {one_line(error)}. Without hub access, download "
             "openai/clip-vit-base-patch32 elsewhere (save_pretrained), copy the directory here and pass "
             "--clip-model DIR"
         ) from error

@@ -14,11 +14,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from pipeline.decode import MAX_SAMPLE_FPS
+
 from .clip_tokenizer import shared_tokenizer
 from .runtime import check_uint8_frames, frames_to_device, inference, precision_name, resolve_device, to_numpy
 from .s3d_model import S3DG, S3DConfig
 from .s3d_text import WordTokenizer, whole_words
-from .weights import sha256_file, state_dict_sha256
+from .weights import EncoderLoadError, one_line, path_problem, sha256_file, state_dict_sha256
 
 FRAME_SIZE = 224
 MAX_WORDS = 20
@@ -34,19 +36,20 @@ _DOWNLOAD_HINT = (
 _NOT_IN_OLD_CHECKPOINTS = "num_batches_tracked"  # BN counters, unused in eval; absent from pre-0.4.1 saves
 
 
-class S3DLoadError(RuntimeError):
+class S3DLoadError(EncoderLoadError):
     """The S3D checkpoint is missing, unreadable, or does not match the S3D-G state_dict layout."""
 
 
 def load_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
     """A weights-only torch.load of `s3d_howto100m.pth` (no arbitrary unpickling)."""
     path = Path(path)
-    if not path.is_file():
-        raise S3DLoadError(f"S3D weights {path} not found: {_DOWNLOAD_HINT}")
+    problem = path_problem(path)
+    if problem:
+        raise S3DLoadError(f"S3D weights {path} {problem}: {_DOWNLOAD_HINT}")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as error:
-        raise S3DLoadError(f"{path}: not a readable weights-only torch checkpoint ({error})") from error
+        raise S3DLoadError(f"{path}: not a readable weights-only torch checkpoint ({one_line(error)})") from error
     if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise S3DLoadError(f"{path}: expected a state_dict (a mapping of names to tensors), got {type(state).__name__}")
     return dict(state)
@@ -153,8 +156,8 @@ class S3dEncoder:
 
 
 def _check_options(fps: float, window: int, resize: str, sentence_pool: str) -> None:
-    if not fps > 0:
-        raise ValueError(f"s3d_fps must be positive, got {fps}")
+    if not 0 < fps <= MAX_SAMPLE_FPS:
+        raise ValueError(f"s3d_fps must be in (0, {MAX_SAMPLE_FPS:g}] frames/s (MIL-NCE used 16), got {fps}")
     if window <= 0 or window % 8:
         raise ValueError(f"s3d_window must be a positive multiple of 8 (mixed_5c has T/8 steps), got {window}")
     if resize not in ("center-crop", "squash"):
@@ -178,6 +181,10 @@ def build_s3d_encoder(preset: str, *, weights: str | None, dictionary: str | Non
     if not weights or not dictionary:
         missing = [flag for flag, value in (("--s3d-weights", weights), ("--s3d-dict", dictionary)) if not value]
         raise S3DLoadError(f"preset {preset!r} needs {' and '.join(missing)}: {_DOWNLOAD_HINT}")
+    problems = [f"{what} {path} {problem}" for what, path in (("S3D weights", weights), ("S3D dictionary", dictionary))
+                if (problem := path_problem(path))]
+    if problems:  # both paths are checked before the slow loads, so one run reports every bad path
+        raise S3DLoadError(f"{'; '.join(problems)}: {_DOWNLOAD_HINT}")
     tokenizer = WordTokenizer.from_file(dictionary, max_words=MAX_WORDS, lowercase=lowercase)
     model = load_full_s3d(weights)
     return S3dEncoder(model, tokenizer, model_name="s3dg-howto100m", weights_sha256=sha256_file(weights),

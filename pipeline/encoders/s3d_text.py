@@ -12,22 +12,23 @@ from pathlib import Path
 
 import numpy as np
 
-from .weights import sha256_file
+from .weights import EncoderLoadError, one_line, path_problem, sha256_file
 
 WORD_PATTERN = r"[\w']+"
 _WORDS = re.compile(WORD_PATTERN)  # stdlib re, as the release uses: \w is Unicode-aware for str
 
 
-class DictionaryError(ValueError):
+class DictionaryError(EncoderLoadError):
     """`s3d_dict.npy` is missing, unsafe to load (object array) or not a 1-D array of words."""
 
 
 def load_dictionary(path: str | Path) -> list[str]:
     """The word list of `s3d_dict.npy`, refusing object arrays rather than unpickling them."""
     path = Path(path)
-    if not path.is_file():
+    problem = path_problem(path)
+    if problem:
         raise DictionaryError(
-            f"S3D dictionary {path} not found: download s3d_dict.npy (MIL-NCE HowTo100M release, "
+            f"S3D dictionary {path} {problem}: download s3d_dict.npy (MIL-NCE HowTo100M release, "
             "see github.com/antoine77340/S3D_HowTo100M) and pass it with --s3d-dict"
         )
     try:
@@ -35,7 +36,7 @@ def load_dictionary(path: str | Path) -> list[str]:
     except ValueError as error:
         # numpy raises ValueError both for object arrays (which would need pickle) and for corrupt files.
         raise DictionaryError(
-            f"{path}: cannot load as a plain numpy string array without pickle ({error}); an object-dtype "
+            f"{path}: cannot load as a plain numpy string array without pickle ({one_line(error)}); an object-dtype "
             "dictionary is refused because unpickling can run code: re-save it as a unicode array, e.g. "
             "np.save(path, np.asarray(words, dtype=str)) from a trusted copy"
         ) from error

@@ -7,12 +7,43 @@ state_dict itself (names, dtypes, shapes and raw bytes, in key order).
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Mapping
 from pathlib import Path
 
 import torch
 
 _CHUNK = 1 << 20
+
+
+class EncoderLoadError(ValueError):
+    """Weights or data files of an encoder are missing, unreadable or do not fit its architecture.
+
+    A ValueError (a bad --clip-model / --s3d-weights / --s3d-dict value), so command-line entry points
+    report it as one `error:` line; the message names the path and the problem on one line."""
+
+
+def path_problem(path: str | Path, *, directory: bool = False) -> str | None:
+    """Why `path` cannot be read as a file (or, with `directory`, as a directory), phrased to follow the
+    path in a message ("... s3d_howto100m.pth not found"); None when it can."""
+    path = Path(path)
+    if not path.exists():
+        return "is a broken symbolic link" if path.is_symlink() else "not found"
+    if directory and not path.is_dir():
+        return "is a file, not a directory"
+    if not directory and path.is_dir():
+        return "is a directory, not a file"
+    if not os.access(path, os.R_OK | (os.X_OK if directory else 0)):
+        return "is not readable (permission denied)"
+    if not directory and path.stat().st_size == 0:
+        return "is empty (0 bytes)"
+    return None
+
+
+def one_line(error: BaseException | str, limit: int = 400) -> str:
+    """An underlying library's error text on one line (they often span several), cut to `limit` chars."""
+    text = " ".join(str(error).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def sha256_file(path: str | Path) -> str:

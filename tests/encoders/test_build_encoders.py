@@ -60,6 +60,7 @@ def test_bad_clip_options(options, message):
     ({"s3d_window": 12}, "multiple of 8"),
     ({"s3d_window": 0}, "multiple of 8"),
     ({"s3d_fps": 0.0}, "s3d_fps"),
+    ({"s3d_fps": 1e6}, r"s3d_fps must be in \(0, 120\]"),  # would make ffmpeg repeat frames without end
     ({"s3d_sentence_pool": "mean"}, "sentence_pool"),
     ({"resize": "pad"}, "resize"),
 ])
