@@ -110,10 +110,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--segments", help="gyt segments file or 'from-boxes' (default: from-boxes, reference: seg.json)")
     p.add_argument("--sizes", help="JSON {video_id: [W, H]} (gyt default id2wh_new.json; youcook default 640x360)")
     p.add_argument("--frame-size", type=parse_frame_size, help="one WxH for every video, e.g. 640x480")
-    p.add_argument("--grid", type=int, default=7, help="heatmap size of centre-cell (default 7)")
+    p.add_argument("--grid", type=_grid_size, default=7, help="heatmap size of centre-cell (default 7)")
     p.add_argument("--encoder", default="clip", choices=("clip", "s3d"), help="global-sim: store features to compare")
     add_session_args(p, store_required=False)  # global-sim: the store, inference preset and text encoder
     return p
+
+
+def _grid_size(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 64:  # a heatmap needs cells; 64 is far above any model's
+        raise argparse.ArgumentTypeError(f"--grid must be a whole number in 1..64, got {text!r}")
+    return int(text)
 
 
 def write_prior(args: argparse.Namespace, task: str) -> None:

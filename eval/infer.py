@@ -20,6 +20,7 @@ import json
 import sys
 from pathlib import Path
 
+from eval.feature_checks import CorruptFeaturesError
 from eval.inference.config import InferConfig, load_infer_config
 from eval.inference.context import MissingVideosError, Session, head_session
 from eval.inference.encoder import EncoderOptions
@@ -35,7 +36,7 @@ from trainer.config import ConfigError, to_dict
 from trainer.rundir import git_revision
 
 USER_ERRORS = (InferenceError, MissingVideosError, ConfigError, ScoreError, AnnotationError, PredictionsError,
-               CheckpointError, StoreError, ClipLoadError, S3DLoadError, DictionaryError)
+               CheckpointError, StoreError, ClipLoadError, S3DLoadError, DictionaryError, CorruptFeaturesError)
 
 
 def add_benchmark_args(p: argparse.ArgumentParser) -> None:

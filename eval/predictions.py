@@ -19,7 +19,7 @@ Time: one row per second. Second s is the frame decoded at t = s seconds (0-base
     the segments of the scorer's query plan, for gyt one per detected tube, e.g. per run of a predicted label)
     attrs ``start``, ``end`` (int seconds, inclusive) and ``query`` (the text localised);
     dataset ``heatmaps`` float32 [n, gh, gw] with n = end - start + 1: heatmap j is second start + j, at model
-    resolution (e.g. 7x7), any non-negative or signed scale; scorers upsample it to the frame size;
+    resolution (e.g. 7x7; gh, gw >= 1), any non-negative or signed scale; scorers upsample it to the frame size;
     optional dataset ``padding`` float32 [gh, gw]: the model's heatmap for an all-black (zero-padded) frame. The
     published scripts score a segment's last second on such a padded frame; ``--protocol reference`` uses this
     map there (zeros when absent). Reference-preset inference writes it.
@@ -57,20 +57,15 @@ from typing import Any
 import h5py
 import numpy as np
 
+from eval.predictions_checks import (  # noqa: F401  (BACKGROUND, PredictionsError: part of this module's API)
+    BACKGROUND, PredictionsError, check_labels, check_name, check_span, finite_float32, heatmaps_array,
+)
+
 FORMAT = "groundcache-predictions"
 VERSION = 1             # written unless the file holds ranked groups (then predictions_ranked.RANKED_VERSION)
 READS = (1, 2)
 TASKS = ("gyt", "gyt-spatial", "youcook", "mining", "retrieval", "moments")
 PROTOCOLS = ("paper", "reference")
-BACKGROUND = "background"
-
-
-class PredictionsError(ValueError):
-    """A predictions file (or data about to be written to one) breaks the documented layout."""
-
-    def __init__(self, path: str | os.PathLike, where: str, problem: str):
-        self.path, self.where, self.problem = str(path), where, problem
-        super().__init__(f"{self.path}: {where}: {problem}")
 
 
 @dataclass(frozen=True)
@@ -135,52 +130,6 @@ class Predictions:
 
 
 # ----------------------------------------------------------------------------------------------- validation
-def _check_name(path, where: str, name: str) -> str:
-    name = str(name)
-    if not name or "/" in name or name in (".", ".."):
-        raise PredictionsError(path, where, f"invalid HDF5 group name {name!r} (empty, '.', '..' or contains '/')")
-    return name
-
-
-def _finite_float32(path, where: str, array, rank: int, last: tuple[int, ...] = ()) -> np.ndarray:
-    array = np.asarray(array)
-    if array.ndim != rank:
-        raise PredictionsError(path, where, f"expected rank {rank}, got shape {array.shape}")
-    if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
-        raise PredictionsError(path, where, f"expected a numeric array, got dtype {array.dtype}")
-    if last and array.shape[-len(last):] != last:
-        raise PredictionsError(path, where, f"expected trailing shape {last}, got shape {array.shape}")
-    array = array.astype(np.float32, copy=False)
-    if not np.isfinite(array).all():
-        bad = int((~np.isfinite(array)).sum())
-        raise PredictionsError(path, where, f"{bad} value(s) are NaN or infinite")
-    return array
-
-
-def _check_span(path, where: str, start, end, n: int | None) -> tuple[int, int]:
-    if isinstance(start, bool) or isinstance(end, bool) or not all(
-            isinstance(v, (int, np.integer)) for v in (start, end)):
-        raise PredictionsError(path, where, f"start/end must be integers, got {start!r}, {end!r}")
-    start, end = int(start), int(end)
-    if start < 0 or end < start:
-        raise PredictionsError(path, where, f"need 0 <= start <= end, got start={start}, end={end}")
-    if n is not None and n != end - start + 1:
-        raise PredictionsError(path, where, f"{n} rows for seconds {start}..{end} (need end - start + 1 = "
-                                            f"{end - start + 1})")
-    return start, end
-
-
-def _check_labels(path, where: str, labels, n_columns: int) -> tuple[str, ...]:
-    labels = tuple(str(v) for v in labels)
-    if len(labels) != n_columns:
-        raise PredictionsError(path, where, f"{len(labels)} labels for {n_columns} score columns")
-    if len(set(labels)) != len(labels):
-        raise PredictionsError(path, where, f"duplicate labels {sorted({l for l in labels if labels.count(l) > 1})}")
-    if BACKGROUND not in labels:
-        raise PredictionsError(path, where, f"labels must include {BACKGROUND!r}")
-    return labels
-
-
 def _check_meta(path, meta: PredictionsMeta) -> None:
     if meta.task not in TASKS:
         raise PredictionsError(path, "/ attr 'task'", f"unknown task {meta.task!r} (one of {TASKS})")
@@ -215,9 +164,9 @@ class PredictionsWriter:
 
     def _new_group(self, kind: str, video_id: str, segment_id: str | None = None) -> h5py.Group:
         where = f"/{kind}/{video_id}" + ("" if segment_id is None else f"/{segment_id}")
-        _check_name(self.path, where, video_id)
+        check_name(self.path, where, video_id)
         if segment_id is not None:
-            _check_name(self.path, where, segment_id)
+            check_name(self.path, where, segment_id)
         if where in self._file:
             raise PredictionsError(self.path, where, "written twice")
         return self._file.create_group(where)
@@ -225,10 +174,10 @@ class PredictionsWriter:
     def add_spatial(self, video_id: str, segment_id: str | int, start: int, end: int, query: str,
                     heatmaps: np.ndarray, padding: np.ndarray | None = None) -> None:
         where = f"/spatial/{video_id}/{segment_id}"
-        heatmaps = _finite_float32(self.path, f"{where}/heatmaps", heatmaps, 3)
-        start, end = _check_span(self.path, where, start, end, heatmaps.shape[0])
+        heatmaps = heatmaps_array(self.path, f"{where}/heatmaps", heatmaps)
+        start, end = check_span(self.path, where, start, end, heatmaps.shape[0])
         if padding is not None:
-            padding = _finite_float32(self.path, f"{where}/padding", padding, 2, heatmaps.shape[1:])
+            padding = finite_float32(self.path, f"{where}/padding", padding, 2, heatmaps.shape[1:])
         group = self._new_group("spatial", video_id, str(segment_id))
         group.attrs.update(start=start, end=end, query=str(query))
         group.create_dataset("heatmaps", data=heatmaps)
@@ -243,13 +192,13 @@ class PredictionsWriter:
             raise PredictionsError(self.path, where, "give either points (and optional boxes) or uniform=True")
         n = None
         if points is not None:
-            points = _finite_float32(self.path, f"{where}/points", points, 2, (2,))
+            points = finite_float32(self.path, f"{where}/points", points, 2, (2,))
             n = points.shape[0]
         if boxes is not None:
-            boxes = _finite_float32(self.path, f"{where}/boxes", boxes, 2, (4,))
+            boxes = finite_float32(self.path, f"{where}/boxes", boxes, 2, (4,))
             if boxes.shape[0] != n:
                 raise PredictionsError(self.path, f"{where}/boxes", f"{boxes.shape[0]} boxes for {n} points")
-        start, end = _check_span(self.path, where, start, end, n)
+        start, end = check_span(self.path, where, start, end, n)
         group = self._new_group("points", video_id, str(segment_id))
         group.attrs.update(start=start, end=end, query=str(query))
         if uniform:
@@ -261,8 +210,8 @@ class PredictionsWriter:
 
     def add_temporal(self, video_id: str, labels: list[str] | tuple[str, ...], scores: np.ndarray) -> None:
         where = f"/temporal/{video_id}"
-        scores = _finite_float32(self.path, f"{where}/scores", scores, 2)
-        labels = _check_labels(self.path, f"{where}/scores attr 'labels'", labels, scores.shape[1])
+        scores = finite_float32(self.path, f"{where}/scores", scores, 2)
+        labels = check_labels(self.path, f"{where}/scores attr 'labels'", labels, scores.shape[1])
         group = self._new_group("temporal", video_id)
         dataset = group.create_dataset("scores", data=scores)
         dataset.attrs["labels"] = np.array(labels, dtype=h5py.string_dtype())
@@ -355,12 +304,12 @@ def _required(path, where: str, data: dict, name: str) -> np.ndarray:
 def _read_spatial(path, vid: str, sid: str, g: h5py.Group) -> SpatialPrediction:
     where, attrs = f"/spatial/{vid}/{sid}", dict(g.attrs)
     data = _datasets(path, where, g, {"heatmaps", "padding"})
-    heatmaps = _finite_float32(path, f"{where}/heatmaps", _required(path, where, data, "heatmaps"), 3)
-    start, end = _check_span(path, where, _attr_int(path, where, attrs, "start"),
+    heatmaps = heatmaps_array(path, f"{where}/heatmaps", _required(path, where, data, "heatmaps"))
+    start, end = check_span(path, where, _attr_int(path, where, attrs, "start"),
                              _attr_int(path, where, attrs, "end"), heatmaps.shape[0])
     padding = None
     if "padding" in data:
-        padding = _finite_float32(path, f"{where}/padding", data["padding"], 2, heatmaps.shape[1:])
+        padding = finite_float32(path, f"{where}/padding", data["padding"], 2, heatmaps.shape[1:])
     return SpatialPrediction(vid, sid, start, end, _attr_str(path, where, attrs, "query"), heatmaps, padding)
 
 
@@ -374,15 +323,15 @@ def _read_points(path, vid: str, sid: str, g: h5py.Group) -> PointPrediction:
         if kind != "uniform" or data:
             raise PredictionsError(path, where, f"distribution={kind!r} with datasets {sorted(data)}: only "
                                                 "'uniform' without datasets is defined")
-        start, end = _check_span(path, where, start, end, None)
+        start, end = check_span(path, where, start, end, None)
         return PointPrediction(vid, sid, start, end, query, None, None, uniform=True)
-    points = _finite_float32(path, f"{where}/points", _required(path, where, data, "points"), 2, (2,))
+    points = finite_float32(path, f"{where}/points", _required(path, where, data, "points"), 2, (2,))
     boxes = None
     if "boxes" in data:
-        boxes = _finite_float32(path, f"{where}/boxes", data["boxes"], 2, (4,))
+        boxes = finite_float32(path, f"{where}/boxes", data["boxes"], 2, (4,))
         if boxes.shape[0] != points.shape[0]:
             raise PredictionsError(path, f"{where}/boxes", f"{boxes.shape[0]} boxes for {points.shape[0]} points")
-    start, end = _check_span(path, where, start, end, points.shape[0])
+    start, end = check_span(path, where, start, end, points.shape[0])
     return PointPrediction(vid, sid, start, end, query, points, boxes)
 
 
@@ -391,12 +340,12 @@ def _read_temporal(path, vid: str, g: h5py.Group) -> TemporalPrediction:
     if set(g.keys()) != {"scores"} or not isinstance(g["scores"], h5py.Dataset):
         raise PredictionsError(path, f"/temporal/{vid}", f"expected exactly a dataset 'scores', got {list(g)}")
     dataset = g["scores"]
-    scores = _finite_float32(path, where, dataset[()], 2)
+    scores = finite_float32(path, where, dataset[()], 2)
     if "labels" not in dataset.attrs:
         raise PredictionsError(path, where, "missing attribute 'labels'")
     raw = np.atleast_1d(dataset.attrs["labels"])
     labels = [v.decode("utf-8") if isinstance(v, bytes) else v for v in raw.tolist()]
-    return TemporalPrediction(vid, _check_labels(path, f"{where} attr 'labels'", labels, scores.shape[1]), scores)
+    return TemporalPrediction(vid, check_labels(path, f"{where} attr 'labels'", labels, scores.shape[1]), scores)
 
 
 def read_predictions(path: str | os.PathLike) -> Predictions:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import h5py
 import numpy as np
 
-from eval.predictions import PredictionsError, _check_name, _finite_float32
+from eval.predictions_checks import PredictionsError, check_name, finite_float32
 
 RETRIEVAL_LEVELS = ("clip", "video")
 RANKED_VERSION = 2
@@ -49,7 +49,7 @@ def check_retrieval(path, level: str, text_ids, video_ids, scores) -> RetrievalP
     if level not in RETRIEVAL_LEVELS:
         raise PredictionsError(path, where, f"unknown level {level!r} (one of {RETRIEVAL_LEVELS})")
     texts, videos = _ids(path, f"{where}/text_ids", text_ids), _ids(path, f"{where}/video_ids", video_ids)
-    scores = _finite_float32(path, f"{where}/scores", scores, 2)
+    scores = finite_float32(path, f"{where}/scores", scores, 2)
     if scores.shape != (len(texts), len(videos)):
         raise PredictionsError(path, f"{where}/scores", f"shape {scores.shape} for {len(texts)} text ids and "
                                                         f"{len(videos)} video ids")
@@ -61,7 +61,7 @@ def check_proposals(path, where: str, proposals) -> np.ndarray:
     p = np.asarray(proposals)
     if p.size == 0:
         p = np.zeros((0, 3), np.float32)
-    p = _finite_float32(path, where, p, 2, (3,))
+    p = finite_float32(path, where, p, 2, (3,))
     if np.any(p[:, 0] < 0) or np.any(p[:, 1] <= p[:, 0]):
         raise PredictionsError(path, where, "every proposal needs 0 <= start < end")
     if np.any(np.diff(p[:, 2]) > 0):
@@ -137,7 +137,7 @@ def read_moments(path, parent: h5py.Group) -> dict[str, dict[str, MomentPredicti
 
 def moment_group_names(path, video_id: str, query_id) -> tuple[str, str]:
     where = f"/moments/{video_id}/{query_id}"
-    return _check_name(path, where, video_id), _check_name(path, where, str(query_id))
+    return check_name(path, where, video_id), check_name(path, where, str(query_id))
 
 
 def read_ranked(path, f: h5py.File, version: int) -> tuple[dict, dict]:

@@ -26,7 +26,7 @@ from eval.inference.context import head_session
 from eval.scorers.common import write_json
 
 SCORER_OPTIONS = ("sizes", "frame_size", "mask_threshold", "mask_normalise", "tube_iou", "lengths", "classes",
-                  "temperature", "boxes", "segments")
+                  "temperature", "boxes", "segments", "pools")
 
 
 def run_dir_of(run: str | Path) -> Path:
@@ -89,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     if code != 0:
         print(stderr.strip() or f"error: the scorer exited with {code}", file=sys.stderr)
         return code
+    if stderr.strip():  # the scorer's warnings (e.g. predictions it did not score)
+        print(stderr.strip(), file=sys.stderr)
     lines = stdout.strip().splitlines()
     metrics = json.loads(lines[-1])
     metrics["inference"] = {k: v for k, v in summary.items() if k != "benchmark_files"}

@@ -18,11 +18,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from pathlib import Path
 
 from eval.predictions import PredictionsError, read_predictions
 from eval.scorers import gyt, gyt_spatial, mining, moments, retrieval, youcook
-from eval.scorers.common import MISSING_POLICIES, ScoreError, parse_frame_size, write_json
+from eval.scorers.common import (
+    MISSING_POLICIES, ScoreError, UnscoredPredictionsWarning, parse_frame_size, write_json,
+)
 from eval.scorers.timed_queries import BENCHMARKS
 from manifests.errors import AnnotationError
 
@@ -53,6 +56,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="threshold maps divided by their maximum (paper) or raw values (reference)")
     g.add_argument("--tube-iou", default="voxel", choices=("voxel", "act"),
                    help="gyt: tube IoU behind the main map@t keys (both are reported)")
+    g.add_argument("--pools", default="vid2step.json",
+                   help="gyt: per-video label pools; a label outside its video's pool is refused")
     m = p.add_argument_group("mining")
     m.add_argument("--lengths", default="weakYouTube_length.txt", help="mean class lengths (frames)")
     m.add_argument("--classes", default="weakYouTube_dict.txt", help="class names of the lengths file")
@@ -102,7 +107,8 @@ def run(args: argparse.Namespace) -> dict:
                "mask_normalise": args.mask_normalise}
     files = {k: v for k, v in (("boxes", args.boxes), ("segments", args.segments)) if v is not None}
     if args.task == "gyt":
-        metrics = gyt.score(gyt.GytConfig(**common, **spatial, **files, tube_iou=args.tube_iou), preds)
+        metrics = gyt.score(gyt.GytConfig(**common, **spatial, **files, tube_iou=args.tube_iou, pools=args.pools),
+                            preds)
     elif args.task == "gyt-spatial":
         metrics = gyt_spatial.score(gyt_spatial.GytSpatialConfig(**common, **spatial, **files), preds)
     elif args.task == "youcook":
@@ -130,10 +136,25 @@ def table(metrics: dict) -> str:
     return "\n".join(lines)
 
 
+def run_warned(args: argparse.Namespace) -> dict:
+    """`run`, with each UnscoredPredictionsWarning printed as one `warning:` line on stderr (others pass on)."""
+    caught: list[warnings.WarningMessage] = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", UnscoredPredictionsWarning)
+            return run(args)
+    finally:  # outside the catching context: other warnings are shown as usual
+        for w in caught:
+            if issubclass(w.category, UnscoredPredictionsWarning):
+                print(f"warning: {w.message}", file=sys.stderr)
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        metrics = run(args)
+        metrics = run_warned(args)
     except (ScoreError, PredictionsError, AnnotationError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -3,6 +3,7 @@ specs checked), the timed text queries of a video (captions of given kinds with 
 
 Query ids are the last field of the caption id ("<video>:step:12" -> "12"): the manifest builders number
 captions by the annotation's own id, which is what eval.scorers.timed_queries reads from the annotation files.
+Features holding NaN or inf are refused here, where they are loaded (eval.feature_checks).
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from eval.feature_checks import check_captions, check_frames
 from pipeline.store import FeatureStore, open_store
 from trainer.checkpoint import TrainedHead, load_trained
 
@@ -59,6 +61,8 @@ def video_queries(store: FeatureStore, video_id: str, encoder: str, kinds: tuple
     if not len(rows):
         return None
     rows = rows[np.argsort(start[rows], kind="stable")] if timed else rows
+    check_captions(store.root, video_id, encoder, caps["caption_id"][rows], start[rows],
+                   {k: caps[k][rows] for k in ("sentence", "words")})
     return VideoQueries(video_id, tuple(str(c).rsplit(":", 1)[-1] for c in caps["caption_id"][rows]),
                         tuple(str(t) for t in caps["text"][rows]), start[rows], end[rows],
                         caps["sentence"][rows], caps["words"][rows], caps["mask"][rows])
@@ -68,4 +72,5 @@ def video_frames(store: FeatureStore, video_id: str, encoder: str,
                  store_fps: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(times [N], frame vectors [N, Dg]) of the video's stored frames."""
     got = store.frames(video_id, encoder, fps=store_fps, fields=("global",))
+    check_frames(store.root, video_id, encoder, got)
     return got["times"], got["global"]

@@ -12,8 +12,11 @@ optimizer, scheduler, rng (torch, cuda, numpy, python), config (dict), encoder_s
 from __future__ import annotations
 
 import os
+import pickle
 import random
 import re
+import sys
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from trainer.config import build
+from trainer.config import ConfigError, build, load_yaml, to_dict
 from trainer.heads import build_head
 from trainer.train_config import TrainConfig
 
@@ -81,20 +84,77 @@ def prune_checkpoints(run_dir: str | Path, keep: int) -> None:
         old.unlink()
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """A checkpoint file, or the newest one of a run directory."""
-    path = Path(path)
-    if path.is_dir():
-        found = step_checkpoints(path)
-        if not found:
-            raise CheckpointError(f"{path}: no checkpoints under {path / CHECKPOINT_DIR}")
-        path = found[-1]
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint")
-    state = torch.load(path, map_location=map_location, weights_only=True)
+def _read(path: Path, map_location) -> dict[str, Any]:
+    """One checkpoint file; CheckpointError naming it when it is unreadable (truncated, corrupt) or foreign."""
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile) as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0].split(". ")[0][:160]
+        raise CheckpointError(f"{path}: unreadable checkpoint, truncated or corrupt ({reason})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a {FORMAT} file")
+    lacking = [k for k in ("step", "model", "config", "dims", "encoder_spec") if k not in state]
+    if lacking:
+        raise CheckpointError(f"{path}: an incomplete checkpoint (no {', '.join(lacking)})")
     state["path"] = str(path)
+    return state
+
+
+def _newest_readable(run_dir: Path, map_location) -> dict[str, Any]:
+    """The newest checkpoint of a run that can be read; a newer unreadable one is passed over with a warning
+    line on stderr (the run goes on from the previous checkpoint)."""
+    found = step_checkpoints(run_dir)
+    if not found:
+        raise CheckpointError(f"{run_dir}: no checkpoints under {run_dir / CHECKPOINT_DIR}")
+    problems = []
+    for path in reversed(found):
+        try:
+            state = _read(path, map_location)
+        except CheckpointError as exc:
+            problems.append(str(exc))
+            continue
+        for problem in problems:
+            print(f"warning: {problem}; falling back to {path.name}", file=sys.stderr)
+        state["skipped"] = problems
+        return state
+    raise CheckpointError(f"{run_dir}: no readable checkpoint ({len(found)} tried; newest: {problems[0]})")
+
+
+def _flat(cfg: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out = {}
+    for k, v in cfg.items():
+        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) and k != "expect" else {f"{prefix}{k}": v})
+    return out
+
+
+def check_run_config(run_dir: Path, state: dict[str, Any]) -> None:
+    """Refuse a checkpoint whose config differs from the run's config.yaml (runtime settings aside): another
+    run's or another head's checkpoint copied into this run directory."""
+    path = run_dir / "config.yaml"
+    if not path.is_file():
+        return
+    ours = _flat(to_dict(load_yaml(TrainConfig, path)))
+    try:
+        theirs = _flat(to_dict(build(TrainConfig, state["config"])))
+    except ConfigError as exc:
+        raise CheckpointError(f"{state['path']}: its config does not load ({exc})") from None
+    differ = [k for k in ours if not k.startswith("runtime.") and theirs.get(k) != ours[k]]
+    if differ:
+        k = "head.name" if "head.name" in differ else differ[0]
+        raise CheckpointError(f"{state['path']}: not a checkpoint of this run: its {k} is {theirs.get(k)!r} but "
+                              f"{path} has {ours[k]!r} ({len(differ)} setting(s) differ); move the file out of "
+                              f"{run_dir / CHECKPOINT_DIR}")
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """A checkpoint file, or the newest readable one of a run directory (which must be of that run)."""
+    path = Path(path)
+    if not path.is_dir():
+        if not path.is_file():
+            raise CheckpointError(f"{path}: no such checkpoint")
+        return _read(path, map_location)
+    state = _newest_readable(path, map_location)
+    check_run_config(path, state)
     return state
 
 
@@ -110,7 +170,11 @@ class TrainedHead:
 def load_trained(path: str | Path, device: str | torch.device = "cpu") -> TrainedHead:
     """The trained head (eval mode, on `device`) with its config and the store spec it was trained on."""
     state = load_checkpoint(path, map_location=device)
-    config = build(TrainConfig, state["config"])
-    head = build_head(config.head, state["dims"])
-    head.load_state_dict(state["model"])
+    try:
+        config = build(TrainConfig, state["config"])
+        head = build_head(config.head, state["dims"])
+        head.load_state_dict(state["model"])
+    except (ConfigError, KeyError, RuntimeError, ValueError) as exc:
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise CheckpointError(f"{state['path']}: its head cannot be rebuilt ({reason})") from None
     return TrainedHead(head.to(device).eval(), config, state["encoder_spec"], int(state["step"]), state["path"])

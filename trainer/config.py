@@ -12,6 +12,7 @@ dataclass); an unknown key is an error that names it and lists the valid keys of
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -25,6 +26,27 @@ INHERIT = "inherit"
 
 class ConfigError(ValueError):
     """A preset or override that does not fit the command's config (the message says which key and why)."""
+
+
+# ---- bounds of numeric fields (called from the config dataclasses' __post_init__) ---------------------------
+def _check(section: str, values: dict[str, Any], ok, rule: str) -> None:
+    for name, value in values.items():
+        if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value) and ok(value)):
+            raise ConfigError(f"{section + '.' if section else ''}{name} must be {rule}, got {value!r}")
+
+
+def at_least(section: str, minimum: float, **values: Any) -> None:
+    """Each value (None: unset, skipped) must be a finite number >= minimum; NaN and inf are refused."""
+    _check(section, values, lambda v: v >= minimum, f">= {minimum:g}")
+
+
+def above(section: str, minimum: float, **values: Any) -> None:
+    """Each value (None: unset, skipped) must be a finite number > minimum; NaN and inf are refused."""
+    _check(section, values, lambda v: v > minimum, f"> {minimum:g}")
+
+
+def finite(section: str, **values: Any) -> None:
+    _check(section, values, lambda v: True, "a finite number")
 
 
 # ---- parsing one value against a type ------------------------------------------------------------------------
@@ -181,9 +203,7 @@ def read_preset(name: str | Path, preset_dir: Path, cls: type | None = None,
         raise ConfigError(f"unknown preset {str(name)!r}: choose one of {preset_names(preset_dir)} or a .yaml file")
     if str(path) in _seen:
         raise ConfigError(f"preset {path} inherits from itself ({' -> '.join(_seen)})")
-    data = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"preset {path}: expected a mapping of keys, got {type(data).__name__}")
+    data = read_yaml_mapping(path, f"preset {path}")
     parent = data.pop(INHERIT, None)
     return merge(read_preset(parent, preset_dir, cls, (*_seen, str(path))), data, cls) if parent else data
 
@@ -238,6 +258,31 @@ def save_yaml(cfg: Any, path: str | Path) -> None:
     Path(path).write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
 
 
+def read_yaml_mapping(path: str | Path, name: str | None = None) -> dict:
+    """A YAML file holding a mapping (empty: {}); ConfigError naming the file when it is unreadable, not YAML
+    or not a mapping."""
+    name = name or str(path)
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{name}: cannot read it ({exc})") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise ConfigError(f"{name}: not valid YAML{where} ({problem})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{name}: expected a mapping of keys, got {type(data).__name__}")
+    return data
+
+
 def load_yaml(cls: type[C], path: str | Path, overrides: Sequence[str] = ()) -> C:
-    data = yaml.safe_load(Path(path).read_text()) or {}
+    """A config saved by `save_yaml`, with overrides; errors name the file."""
+    data = read_yaml_mapping(path)
+    try:
+        build(cls, data)  # the file alone first, so that its own errors name it
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     return build(cls, apply_overrides(data, overrides, cls))

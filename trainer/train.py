@@ -69,8 +69,19 @@ def resolve(args: argparse.Namespace) -> tuple[TrainConfig, str, dict | None]:
     if bad:
         raise ConfigError(f"--resume keeps the run's config; only runtime.* overrides are allowed, got {bad}")
     cfg = load_yaml(TrainConfig, out / "config.yaml", args.overrides)
-    store = args.store or json.loads((out / "run.json").read_text())["store"]
-    return cfg, store, load_checkpoint(out)
+    return cfg, args.store or recorded_store(out), load_checkpoint(out)
+
+
+def recorded_store(out: Path) -> str:
+    """The store a run was started on (its run.json), for `--resume` without --store."""
+    path = out / "run.json"
+    try:
+        store = json.loads(path.read_text(encoding="utf-8")).get("store")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError) as exc:
+        raise ConfigError(f"{path}: cannot read the run's store from it ({exc}); pass --store") from None
+    if not isinstance(store, str) or not store:
+        raise ConfigError(f"{path}: names no store; pass --store")
+    return store
 
 
 def seed_everything(seed: int) -> None:
@@ -138,11 +149,15 @@ class Trainer:
         self.autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if use_bf16 else nullcontext
 
     def restore(self, state: dict) -> None:
-        self.head.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.schedule.load_state_dict(state["scheduler"])
-        self.step, self.epoch, self.batch_in_epoch = int(state["step"]), int(state["epoch"]), int(state["batch"])
-        set_rng_state(state["rng"])
+        try:
+            self.head.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.schedule.load_state_dict(state["scheduler"])
+            self.step, self.epoch, self.batch_in_epoch = int(state["step"]), int(state["epoch"]), int(state["batch"])
+            set_rng_state(state["rng"])
+        except (KeyError, RuntimeError, ValueError, TypeError) as exc:  # a checkpoint of another model
+            reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+            raise CheckpointError(f"{state['path']}: does not fit this run's model and optimiser ({reason})") from None
 
     def state(self) -> dict:
         return {"step": self.step, "epoch": self.epoch, "batch": self.batch_in_epoch,

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from trainer.config import ConfigError, above, at_least, finite
 from trainer.method_config import CootHeadConfig, CootLossConfig, WsraHeadConfig, WsraLossConfig
 
 PRESET_DIR = Path(__file__).resolve().parent / "presets"
@@ -37,16 +38,14 @@ class DataConfig:
     snippet_s: float = 1.0                          # wsra: snippet length, frames mean-pooled over it
 
     def __post_init__(self) -> None:
-        if self.candidates < 1 or self.batch_size < 2 or self.window_s <= 0:
-            raise ValueError("need candidates >= 1, batch_size >= 2 (contrastive) and window_s > 0")
-        if self.fps is not None and self.fps <= 0:
-            raise ValueError(f"fps must be > 0 or null, got {self.fps}")
+        at_least("data", 1, candidates=self.candidates, max_clips=self.max_clips, video_frames=self.video_frames,
+                 prefetch=self.prefetch)
+        at_least("data", 2, batch_size=self.batch_size)  # contrastive: a batch needs negatives
+        at_least("data", 0, workers=self.workers, caption_cache=self.caption_cache,
+                 sample_cache_mb=self.sample_cache_mb)
+        above("data", 0, window_s=self.window_s, fps=self.fps, store_fps=self.store_fps, snippet_s=self.snippet_s)
         if self.encoder == "s3d" and self.fps is not None:
             raise ValueError("data.fps must be null for s3d: its candidates are the stored windows")
-        if self.sample_cache_mb < 0:
-            raise ValueError(f"sample_cache_mb must be >= 0, got {self.sample_cache_mb}")
-        if self.max_clips < 1 or self.video_frames < 1 or self.snippet_s <= 0:
-            raise ValueError("need max_clips >= 1, video_frames >= 1 and snippet_s > 0")
 
 
 @dataclass(frozen=True)
@@ -63,8 +62,8 @@ class SelectionConfig:
     score: Literal["similarity", "peak", "per_word"] = "similarity"  # how a frame's plan row ranks it
 
     def __post_init__(self) -> None:
-        if self.keep < 1 or self.epsilon <= 0 or self.iterations < 1:
-            raise ValueError("need keep >= 1, epsilon > 0 and iterations >= 1")
+        at_least("selection", 1, keep=self.keep, iterations=self.iterations)
+        above("selection", 0, epsilon=self.epsilon)
 
 
 @dataclass(frozen=True)
@@ -90,6 +89,8 @@ class HeadConfig:
         bad = [x for x in self.layers if x not in ("cross", "self")]
         if bad or not self.layers:
             raise ValueError(f"layers must be a non-empty list of 'cross'/'self', got {list(self.layers)}")
+        at_least("head", 1, dim=self.dim, heads=self.heads)
+        at_least("head", 0, pair_chunk=self.pair_chunk)
         if self.dim % self.heads:
             raise ValueError(f"dim {self.dim} is not divisible by heads {self.heads}")
 
@@ -109,8 +110,10 @@ class LossConfig:
     wsra: WsraLossConfig = field(default_factory=WsraLossConfig)  # loss terms of head.name=wsra
 
     def __post_init__(self) -> None:
-        if self.temperature <= 0 or self.local_group < 0:
-            raise ValueError("need temperature > 0 and local_group >= 0")
+        above("loss", 0, temperature=self.temperature)
+        at_least("loss", 0, local_group=self.local_group, global_weight=self.global_weight,
+                 local_weight=self.local_weight, word_weight=self.word_weight)
+        finite("loss", margin=self.margin)
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,16 @@ class OptimConfig:
     epochs: int = 10
     max_steps: int = 0                              # stop after this many steps (0: epochs x steps per epoch)
 
+    def __post_init__(self) -> None:
+        above("optim", 0, eps=self.eps)
+        # lr 0 is allowed: a run that keeps its initial weights (the untrained baseline of tests and tables)
+        at_least("optim", 0, lr=self.lr, weight_decay=self.weight_decay, warmup_steps=self.warmup_steps,
+                 clip_grad=self.clip_grad, max_steps=self.max_steps, epochs=self.epochs)
+        if self.epochs == 0 and self.max_steps == 0:
+            raise ConfigError("optim.epochs must be >= 1 when optim.max_steps is 0 (the run would take no step)")
+        if not all(0 <= b < 1 for b in self.betas):  # also false for NaN
+            raise ConfigError(f"optim.betas must each lie in [0, 1), got {list(self.betas)}")
+
 
 @dataclass(frozen=True)
 class RuntimeConfig:
@@ -134,8 +147,13 @@ class RuntimeConfig:
     workers: int | None = None                      # overrides data.workers
     log_every: int = 10                             # steps between metrics lines
     checkpoint_every: int = 0                       # steps between checkpoints (0: each epoch end)
-    keep_checkpoints: int = 2                       # newest step checkpoints kept
+    keep_checkpoints: int = 2                       # newest step checkpoints kept (0: all)
     progress: bool = True                           # tqdm bar
+
+    def __post_init__(self) -> None:
+        at_least("runtime", 0, workers=self.workers, checkpoint_every=self.checkpoint_every,
+                 keep_checkpoints=self.keep_checkpoints)
+        at_least("runtime", 1, log_every=self.log_every)
 
 
 @dataclass(frozen=True)
@@ -150,6 +168,8 @@ class TrainConfig:
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
 
     def __post_init__(self) -> None:
+        if not 0 <= self.seed < 2 ** 32:  # numpy's seed range
+            raise ConfigError(f"seed must lie in [0, 2**32), got {self.seed}")
         if self.loss.word_weight > 0 and not self.head.word_values:
             raise ValueError("loss.word_weight > 0 needs head.word_values=true (the value MLP of eq. 6)")
         if self.selection.keep > self.data.candidates:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from trainer.config import load_config
+from trainer.config import above, finite, load_config
 
 PRESET_DIR = Path(__file__).resolve().parent / "presets"
 
@@ -55,8 +55,8 @@ class TemporalConfig:
     def __post_init__(self) -> None:
         if self.smooth < 1 or self.smooth % 2 == 0:
             raise ValueError(f"temporal.smooth must be an odd number >= 1, got {self.smooth}")
-        if self.temperature <= 0 or self.mining_temperature <= 0:
-            raise ValueError("temporal.temperature and temporal.mining_temperature must be > 0")
+        above("temporal", 0, temperature=self.temperature, mining_temperature=self.mining_temperature)
+        finite("temporal", threshold=self.threshold)
 
 
 @dataclass(frozen=True)
@@ -69,8 +69,7 @@ class InferConfig:
     temporal: TemporalConfig = field(default_factory=TemporalConfig)
 
     def __post_init__(self) -> None:
-        if self.fps <= 0:
-            raise ValueError(f"fps must be > 0, got {self.fps}")
+        above("", 0, fps=self.fps)
 
 
 def load_infer_config(protocol: str = "paper", preset: str | None = None,

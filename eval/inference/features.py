@@ -5,6 +5,7 @@ Second s is the frame at t = s (eval/predictions.py). A CLIP row is the frame at
 row at t = s. An S3D row is a window of `window` frames at the encoder's rate whose grid has T' = window / 8
 temporal cells; second s is the window containing t = s among its real frames (`valid`) and the cell covering
 t = s, so a per-cell map becomes a per-second map by taking the cell that covers the second.
+Features holding NaN or inf are refused here, where inference loads them (eval.feature_checks).
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from eval.feature_checks import check_frames, empty_rows
 from pipeline.store import FeatureStore, NotInStoreError
 
 _TOLERANCE = 1e-3  # seconds: stored times are start + i / fps in float64
@@ -68,6 +70,10 @@ class VideoFeatures:
                                                  f"0..{self.covered_seconds() - 1})")
         return rows, cells
 
+    def empty(self) -> np.ndarray:
+        """bool [N]: rows whose global vector or grid is all zeros (they show nothing)."""
+        return empty_rows(self.global_, self.grid)
+
 
 def load_video(store: FeatureStore, video_id: str, encoder: str, fps: float) -> VideoFeatures:
     """Every stored row of a video from segments extracted at `fps`; MissingFeatures when there are none."""
@@ -77,6 +83,7 @@ def load_video(store: FeatureStore, video_id: str, encoder: str, fps: float) -> 
         data = None
     if data is None or not len(data["times"]):
         raise MissingFeatures(video_id, f"no {encoder} features at {fps:g} fps in the store")
+    check_frames(store.root, video_id, encoder, data)
     spec = store.encoders[encoder]
     times = data["times"].astype(np.float64)
     if spec.get("window"):

@@ -115,14 +115,18 @@ def infer_spatial(session: Session, bench: Benchmark) -> Output:
 
 
 # --------------------------------------------------------------------------------------------- temporal tasks
-def video_scores(session: Session, video: VideoFeatures, pool: list[str]) -> np.ndarray:
-    """/temporal scores [seconds, len(pool)] of a whole video (background column = the threshold)."""
+def video_scores(session: Session, video: VideoFeatures, pool: list[str], out: Output | None = None) -> np.ndarray:
+    """/temporal scores [seconds, len(pool)] of a whole video (background column = the threshold); empty
+    seconds (all-zero rows) are counted in `out`."""
     actions = action_labels(pool)
     texts = session.texts([query_text(a, session.cfg.text) for a in actions])
     rows, _ = video.locate(np.arange(video.covered_seconds()))
     sim = session.grounder.similarity(video, texts)[rows]
     cfg = session.cfg.temporal
-    return pool_scores(map_similarity(sim, cfg, session.grounder.similarity_kind), pool, cfg.threshold)
+    empty = video.empty()[rows]
+    if out is not None and empty.any():  # reported, not silent: such a second is background
+        out.counts["empty_seconds"] += int(empty.sum())
+    return pool_scores(map_similarity(sim, cfg, session.grounder.similarity_kind, empty), pool, cfg.threshold)
 
 
 def _tubes(session: Session, video: VideoFeatures, pool: list[str], scores: np.ndarray, out: Output) -> None:
@@ -157,7 +161,7 @@ def infer_gyt(session: Session, bench: Benchmark) -> Output:
         except MissingFeatures as exc:
             session.miss(out.missing, [vid], exc)
             continue
-        scores = video_scores(session, video, pools[vid])
+        scores = video_scores(session, video, pools[vid], out)
         out.temporal.append((vid, pools[vid], scores))
         _tubes(session, video, pools[vid], scores, out)
         out.counts["seconds"] += len(scores)
@@ -179,7 +183,7 @@ def infer_mining(session: Session, bench: Benchmark) -> Output:
             session.miss(out.missing, [vid], exc)
             continue
         pool = sorted({s.label for s in segments} | {BACKGROUND})
-        scores = video_scores(session, video, pool)
+        scores = video_scores(session, video, pool, out)
         out.temporal.append((vid, pool, log_probabilities(scores, session.cfg.temporal.mining_temperature)))
         out.counts["seconds"] += len(scores)
     out.counts["videos"] = len(videos)

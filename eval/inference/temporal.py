@@ -9,6 +9,11 @@ CoMMA's local dot product) is mapped to scores (`temporal.mapping`):
   middle of this video's similarity range whatever the backbone's cosine scale (frozen CLIP cosines sit near
   0.2-0.3, a trained head's anywhere); a video whose similarities are all equal scores 0 (background);
 - `softmax`: softmax(S / temperature) over the video's actions per second (a distribution over the pool).
+An empty second (its stored row is all zeros, eval.feature_checks.empty_rows: it shows nothing, and its
+similarity is the same, cosine 0, to every text) is evidence for no action: it takes no part in the min-max
+range (one blank frame would otherwise stretch the range of every other second) and every action scores the
+floor of the mapping's scale (0 for minmax, affine and softmax; -1 for raw cosines, the video's lowest
+similarity for raw dot products), so it is background for any threshold above that floor.
 Then a centred moving average over `temporal.smooth` seconds (edges repeated). The written `/temporal`
 scores hold these action scores and, as the background column, the threshold itself: the label of a second is
 its first maximum, so a second is background exactly when every action scores below the threshold, else the
@@ -23,22 +28,28 @@ from eval.inference.errors import InferenceError
 from eval.predictions import BACKGROUND
 
 
-def map_similarity(sim: np.ndarray, cfg: TemporalConfig, kind: str) -> np.ndarray:
-    """Action scores [n, L] from similarities [n, L] (`kind`: "cosine" or "dot")."""
+def map_similarity(sim: np.ndarray, cfg: TemporalConfig, kind: str, empty: np.ndarray | None = None) -> np.ndarray:
+    """Action scores [n, L] from similarities [n, L] (`kind`: "cosine" or "dot"); `empty` [n] marks the
+    seconds that show nothing (scored at the mapping's floor)."""
     sim = sim.astype(np.float64)
+    empty = np.zeros(len(sim), bool) if empty is None else np.asarray(empty, bool)
+    seen = sim[~empty]
     if cfg.mapping == "raw":
         out = sim
+        floor = -1.0 if kind == "cosine" else (seen.min() if seen.size else 0.0)
     elif cfg.mapping == "affine":
         if kind != "cosine":
             raise InferenceError("temporal.mapping=affine needs cosine similarities (a global branch); use minmax")
-        out = (sim + 1.0) / 2.0
+        out, floor = (sim + 1.0) / 2.0, 0.0
     elif cfg.mapping == "minmax":
-        lo, hi = (sim.min(), sim.max()) if sim.size else (0.0, 0.0)
+        lo, hi = (seen.min(), seen.max()) if seen.size else (0.0, 0.0)
         out = (sim - lo) / (hi - lo) if hi > lo else np.zeros_like(sim)
+        floor = 0.0
     else:
         z = sim / cfg.temperature
         z = np.exp(z - z.max(axis=1, keepdims=True))
-        out = z / z.sum(axis=1, keepdims=True)
+        out, floor = z / z.sum(axis=1, keepdims=True), 0.0
+    out[empty] = floor
     return smooth(out, cfg.smooth)
 
 

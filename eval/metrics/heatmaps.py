@@ -18,8 +18,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-# Unique maps upsampled at once: bounds memory to ~ chunk * H * W * 10 bytes (map, mask, integral image).
-_CHUNK = 32
+# Pixels upsampled at once (32 maps at 640x480): bounds memory to ~ this * 10 bytes (map, mask, integral
+# image) whatever the frame size; at least one map.
+_PIXELS = 32 * 640 * 480
 
 
 @dataclass(frozen=True)
@@ -90,9 +91,10 @@ def heatmap_stats(heatmaps: np.ndarray, size: tuple[int, int], ranges: np.ndarra
     inverse = inverse.reshape(-1)
     unique = unique.reshape(len(unique), *heatmaps.shape[1:])
     order = np.argsort(inverse, kind="stable")
-    bounds = np.searchsorted(inverse[order], np.arange(0, len(unique) + _CHUNK, _CHUNK))
-    for c, lo in enumerate(range(0, len(unique), _CHUNK)):
-        maps = upsample(unique[lo:lo + _CHUNK], size)
+    chunk = max(1, _PIXELS // (size[0] * size[1]))
+    bounds = np.searchsorted(inverse[order], np.arange(0, len(unique) + chunk, chunk))
+    for c, lo in enumerate(range(0, len(unique), chunk)):
+        maps = upsample(unique[lo:lo + chunk], size)
         frames = order[bounds[c]:bounds[c + 1]]
         local = inverse[frames] - lo
         points[frames] = first_argmax(maps)[local]

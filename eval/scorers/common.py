@@ -1,8 +1,13 @@
 """What every scorer shares: errors, the missing-prediction policy, frame sizes and protocol settings."""
 from __future__ import annotations
 
+import argparse
 import json
+import math
+import numbers
 import os
+import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +21,8 @@ PAPER_MASK = MaskRule(threshold=0.01, normalise=True)
 REFERENCE_MASK = MaskRule(threshold=1e-4, normalise=False)
 # The published script splits mean IoU by ground-truth mask size at 50,000 pixels ("sat" vs "wide").
 LARGE_BOX_PIXELS = 50_000
+# Frame sizes are bounded: heatmaps are upsampled to the frame, so a mistyped size would allocate without end.
+MAX_FRAME_SIDE = 8192
 
 
 class ScoreError(ValueError):
@@ -49,12 +56,45 @@ def check_missing_policy(policy: str) -> None:
         raise ValueError(f"unknown missing policy {policy!r} (one of {MISSING_POLICIES})")
 
 
+class FrameSizeError(argparse.ArgumentTypeError, ValueError):
+    """A frame size that is not WxH with 1 <= W, H <= MAX_FRAME_SIDE (argparse shows this message as is)."""
+
+
+class UnscoredPredictionsWarning(UserWarning):
+    """Predictions for videos or segments the benchmark does not have (they are not scored)."""
+
+
 def parse_frame_size(text: str) -> tuple[int, int]:
     """'640x480' -> (640, 480)."""
     w, sep, h = text.lower().partition("x")
     if not sep or not w.isdigit() or not h.isdigit() or int(w) <= 0 or int(h) <= 0:
-        raise ValueError(f"frame size must look like 640x480, got {text!r}")
-    return int(w), int(h)
+        raise FrameSizeError(f"frame size must look like 640x480, got {text!r}")
+    return check_frame_size((int(w), int(h)), "--frame-size")
+
+
+def check_frame_size(size: tuple[int, int], source: str) -> tuple[int, int]:
+    """`size` (W, H) when both sides lie in 1..MAX_FRAME_SIDE; `source` names where it came from."""
+    if not all(isinstance(v, numbers.Integral) and 1 <= v <= MAX_FRAME_SIDE for v in size):
+        raise FrameSizeError(f"{source}: frame size {size[0]}x{size[1]} is out of bounds (each side 1.."
+                             f"{MAX_FRAME_SIDE} pixels)")
+    return size
+
+
+def check_boxes(path, boxes: Iterable[tuple[str, int, tuple]]) -> None:
+    """Refuse an annotated (video, second, box) whose box is not finite: its pixels would be garbage."""
+    for vid, second, box in boxes:
+        if not all(math.isfinite(v) for v in box):
+            raise ScoreError(f"{path}: video {vid!r} second {second}: box {list(box)} is not finite")
+
+
+def warn_unscored(path: str, what: str, items: Iterable[str]) -> list[str]:
+    """Warn (UnscoredPredictionsWarning, printed by eval.score) about predicted items the benchmark lacks."""
+    items = sorted(items)
+    if items:
+        shown = ", ".join(items[:5]) + (f", ... ({len(items)} in all)" if len(items) > 5 else "")
+        warnings.warn(UnscoredPredictionsWarning(f"{path}: {len(items)} {what} not in the benchmark, not "
+                                                 f"scored: {shown}"), stacklevel=2)
+    return items
 
 
 @dataclass(frozen=True)
@@ -94,6 +134,13 @@ def frame_sizes(sizes_file: Path | None, frame_size: tuple[int, int] | None, def
         sizes = FrameSizes({}, default_size, f"default {default_size[0]}x{default_size[1]} for every video")
     else:
         raise ScoreError("no frame sizes given")
+    try:
+        for vid, wh in sizes.table.items():
+            check_frame_size(wh, f"{sizes.source} [{vid!r}]")
+        if sizes.default is not None:
+            check_frame_size(sizes.default, sizes.source)
+    except FrameSizeError as exc:
+        raise ScoreError(str(exc)) from None
     if clamp is None:
         return sizes
     cw, ch = clamp

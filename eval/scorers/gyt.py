@@ -34,7 +34,8 @@ from eval.metrics.spatiotemporal import IouPointingCounts, iou_pointing_counts
 from eval.metrics.video_ap import IOU_VARIANTS, Detection, GtTube, video_map
 from eval.predictions import BACKGROUND, Predictions
 from eval.scorers.common import (
-    MissingPredictionsError, ScoreError, check_missing_policy, frame_sizes, mask_options, resolve_file,
+    MissingPredictionsError, ScoreError, check_boxes, check_missing_policy, frame_sizes, mask_options,
+    resolve_file, warn_unscored,
 )
 from eval.scorers.gyt_tubes import PredTube, TubeStats, gt_boxes, tube_stats, video_tubes
 from manifests.benchmarks.gyt import load_boxes, load_segments, load_vid2step
@@ -55,6 +56,7 @@ class GytConfig:
     mask_threshold: float | None = None
     mask_normalise: str | None = None
     tube_iou: str = "voxel"  # "voxel" | "act"
+    pools: str | None = "vid2step.json"  # each video's label pool; None: labels are not checked against it
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,7 @@ def video_truths(cfg: GytConfig) -> tuple[dict[str, VideoTruth], dict]:
     boxes_path = resolve_file(cfg.benchmark_dir, SUBDIR, cfg.boxes)
     segments_path = resolve_file(cfg.benchmark_dir, SUBDIR, cfg.segments)
     boxes = load_boxes(boxes_path)
+    check_boxes(boxes_path, [(vid, b.second, b.box) for vid, bs in boxes.items() for b in bs])
     out = {}
     for vid, segments in load_segments(segments_path).items():
         by_second = {b.second: b for b in boxes.get(vid, [])}
@@ -103,6 +106,25 @@ def _known(truth: VideoTruth, n_sec: int) -> tuple[np.ndarray, np.ndarray]:
     for start, end in truth.spans.tolist():
         covered[start:end + 1] = True
     return gt_frame, gt_frame | ~covered
+
+
+def check_pools(cfg: GytConfig, truths: dict[str, VideoTruth], preds: Predictions, segments_file: str) -> None:
+    """Refuse a label outside its video's pool (vid2step.json): in the annotation, or among the columns of the
+    video's /temporal scores (a label the benchmark never asks about scores nothing, in silence)."""
+    path = resolve_file(cfg.benchmark_dir, SUBDIR, cfg.pools)
+    pools = load_vid2step(path)
+    for vid, truth in truths.items():
+        if vid not in pools:
+            raise ScoreError(f"{path}: no label pool for video {vid!r} of {segments_file}")
+        pool = set(pools[vid])
+        outside = sorted(({label for label, *_ in truth.tubes} | set(truth.frame_labels.tolist())) - pool)
+        if outside:
+            raise ScoreError(f"{segments_file}: video {vid!r} has label(s) {outside[:5]} outside its pool in {path}")
+        pred = preds.temporal.get(vid)
+        outside = sorted(set(pred.labels) - pool) if pred is not None else []
+        if outside:
+            raise ScoreError(f"{preds.path}: /temporal/{vid} has label(s) {outside[:5]} outside the video's pool in "
+                             f"{path} ({sorted(pool)})")
 
 
 def _video_length(vid: str, truth: VideoTruth, preds: Predictions) -> int:
@@ -172,6 +194,9 @@ def score(cfg: GytConfig, preds: Predictions) -> dict:
     sizes_file = None if cfg.frame_size else resolve_file(cfg.benchmark_dir, SUBDIR, cfg.sizes or "id2wh_new.json")
     sizes = frame_sizes(sizes_file, cfg.frame_size, None)
     mask = mask_options(cfg.protocol, cfg.mask_threshold, cfg.mask_normalise)
+    if cfg.pools is not None:
+        check_pools(cfg, truths, preds, info["segments_file"])
+    warn_unscored(preds.path, "predicted video(s)", preds.video_ids() - set(truths))
     missing = sorted(set(truths) - set(preds.temporal))
     if missing and cfg.missing == "fail":
         raise MissingPredictionsError("videos", missing)

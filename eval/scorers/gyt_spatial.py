@@ -106,7 +106,7 @@ def score(cfg: GytSpatialConfig, preds: Predictions) -> dict:
     preds.require_task("gyt-spatial")
     plan, info = query_plan(cfg)
     sizes = sizes_for(cfg)
-    gt = ground_truth(plan, sizes)
+    gt = ground_truth(plan, sizes, info["boxes_file"])
     reference = cfg.protocol == "reference"
     protocol = SpatialProtocol(mask_options(cfg.protocol, cfg.mask_threshold, cfg.mask_normalise),
                                reference_indexing=reference, empty_box_is_miss=reference)

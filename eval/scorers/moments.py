@@ -3,9 +3,9 @@ video by ranked proposals `/moments/<video_id>/<query_id>`; R@n at IoU threshold
 (eval.metrics.moments), overall and per video.
 
 A benchmark query without a group fails the run, or with `--missing miss` counts as a query without proposals
-(never recalled, IoU 0); groups for queries the benchmark does not have are ignored and counted
-(`extra_queries`). No published script evaluates WSRA on these benchmarks: both protocols use these
-definitions.
+(never recalled, IoU 0); groups for queries the benchmark does not have are not scored: counted
+(`extra_queries`) and reported in a warning. No published script evaluates WSRA on these benchmarks: both
+protocols use these definitions.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import numpy as np
 
 from eval.metrics.moments import IOUS, RANKS, moment_metrics
 from eval.predictions import Predictions
-from eval.scorers.common import MissingPredictionsError, check_missing_policy
+from eval.scorers.common import MissingPredictionsError, check_missing_policy, warn_unscored
 from eval.scorers.timed_queries import load_timed_queries
 
 
@@ -51,7 +51,8 @@ def score(cfg: MomentsConfig, preds: Predictions) -> dict:
         by_video[q.video_id].append(k)
     per_video = {vid: moment_metrics([proposals[k] for k in ks], [truths[k] for k in ks], cfg.ranks, cfg.ious)
                  for vid, ks in by_video.items()}
-    known = {(q.video_id, q.query_id) for q in queries}
-    extra = sum((vid, qid) not in known for vid, qs in found.items() for qid in qs)
+    known = {q.clip_id for q in queries}
+    extra = len(warn_unscored(preds.path, "predicted query(ies)",
+                              {f"{vid}/{qid}" for vid, qs in found.items() for qid in qs} - known))
     return {**metrics, "videos": len(by_video), "per_video": per_video, "missing_queries": missing,
             "extra_queries": extra, "benchmark": cfg.benchmark, "protocol": cfg.protocol}

@@ -4,10 +4,11 @@ paragraph -> video) and video-to-text (v2t) R@1, R@5, R@10 (percent), median and
 
 Ground truth: the item ids. With a benchmark (`--benchmark gyt|youcook2|mining`), the expected items are its
 timed queries (eval.scorers.timed_queries): clips "<video_id>/<query_id>" and the videos that have any; rows and
-columns of other ids are dropped (counted as `extra`), and an expected item absent from the rows or the columns
-fails the run, or with `--missing miss` ranks n + 1 as a query (its correct candidate absent: after every
-candidate) and never outranks anything as a candidate. Without a benchmark every row id and every column id is
-an item (each needs its partner of the same id, else the same missing rule applies).
+columns of other ids are dropped (counted as `extra` and reported in a warning), and an expected item absent
+from the rows or the columns fails the run, or with `--missing miss` ranks n + 1 as a query (its correct
+candidate absent: after every candidate) and never outranks anything as a candidate. Without a benchmark every
+row id and every column id is an item (each needs its partner of the same id, else the same missing rule
+applies).
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import numpy as np
 from eval.metrics.retrieval import ranks, summarise
 from eval.predictions import Predictions
 from eval.predictions_ranked import RetrievalPrediction
-from eval.scorers.common import MissingPredictionsError, ScoreError, check_missing_policy
+from eval.scorers.common import MissingPredictionsError, ScoreError, check_missing_policy, warn_unscored
 from eval.scorers.timed_queries import load_timed_queries
 
 
@@ -76,5 +77,7 @@ def score(cfg: RetrievalConfig, preds: Predictions) -> dict:
         for direction, rank in (("t2v", t2v), ("v2t", v2t)):
             metrics.update({f"{level}_{direction}_{k}": v for k, v in summarise(rank, cfg.protocol).items()})
         metrics[f"{level}_missing"] = missing
-        metrics[f"{level}_extra"] = len((set(pred.text_ids) | set(pred.video_ids)) - set(items))
+        extra = warn_unscored(preds.path, f"/retrieval/{level} id(s)",
+                              (set(pred.text_ids) | set(pred.video_ids)) - set(items))
+        metrics[f"{level}_extra"] = len(extra)
     return metrics

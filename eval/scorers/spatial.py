@@ -22,7 +22,9 @@ from eval.metrics.boxes import (
 )
 from eval.metrics.heatmaps import heatmap_stats
 from eval.predictions import PointPrediction, Predictions, SpatialPrediction
-from eval.scorers.common import LARGE_BOX_PIXELS, MaskOptions, MissingPredictionsError, ScoreError
+from eval.scorers.common import (
+    LARGE_BOX_PIXELS, MaskOptions, MissingPredictionsError, ScoreError, check_boxes, warn_unscored,
+)
 
 REFERENCE_CLIP = 16  # frames per clip of the published loaders (zero padding is to a multiple of this)
 
@@ -64,10 +66,13 @@ class SpatialScores:
     missing: tuple[SpatialQuery, ...]
 
 
-def ground_truth(plan: list[tuple[SpatialQuery, list[tuple[int, tuple]]]], sizes) -> SpatialGroundTruth:
-    """Frame arrays of a query plan [(query, [(second, box), ...])]; the class of a frame is its query text."""
+def ground_truth(plan: list[tuple[SpatialQuery, list[tuple[int, tuple]]]], sizes,
+                 boxes_file: str = "the boxes file") -> SpatialGroundTruth:
+    """Frame arrays of a query plan [(query, [(second, box), ...])]; the class of a frame is its query text.
+    A box that is not finite is refused, naming `boxes_file`, the video and the second."""
     rows = [(qi, second, box, sizes.of(q.video_id), q.query)
             for qi, (q, frames) in enumerate(plan) for second, box in frames]
+    check_boxes(boxes_file, [(plan[qi][0].video_id, second, box) for qi, second, box, *_ in rows])
     return SpatialGroundTruth(
         queries=tuple(q for q, _ in plan),
         query_index=np.array([r[0] for r in rows], np.int64),
@@ -138,6 +143,10 @@ def score_spatial(gt: SpatialGroundTruth, preds: Predictions, protocol: SpatialP
             _score_points(pt, frames, gt, ranges, gt_pixels, hit, iou, region=sp is None)
     if missing and missing_policy == "fail":
         raise MissingPredictionsError("segments", [f"{q.video_id}/{q.segment_id}" for q in missing])
+    asked = {f"{q.video_id}/{q.segment_id}" for q in gt.queries}
+    warn_unscored(preds.path, "predicted segment(s)",
+                  {f"{vid}/{sid}" for groups in (preds.spatial, preds.points) for vid, segs in groups.items()
+                   for sid in segs} - asked)
     for (size, _), jobs in heat_jobs.items():
         frames = np.concatenate([f for f, _ in jobs])
         stats = heatmap_stats(np.concatenate([h for _, h in jobs]), size, ranges[frames], protocol.mask.rule)

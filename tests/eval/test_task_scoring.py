@@ -23,6 +23,7 @@ def gyt_dir(tmp_path):
     segments = [{"segment": [2, 5], "id": 0, "sentence": "cut"}, {"segment": [8, 9], "id": 1, "sentence": "mix"}]
     (root / "ground_seg_3to20.json").write_text(json.dumps({"v": segments}))
     (root / "id2wh_new.json").write_text(json.dumps({"v": list(SIZE)}))
+    (root / "vid2step.json").write_text(json.dumps({"v": ["cut", "mix", BACKGROUND]}))
     return tmp_path
 
 
