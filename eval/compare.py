@@ -53,6 +53,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     w.add_argument("--test-videos", type=int, default=10)
     w.add_argument("--seconds", default="30-40")
     w.add_argument("--jobs", type=int, default=2)
+    w.add_argument("--grid-dtype", default="float16", choices=("float16", "int8"))
     args = p.parse_args(argv)
     unknown = [h for h in args.heads.split(",") if h not in HEADS]
     if unknown:

@@ -53,6 +53,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--epochs", type=int, help="training epochs (default: the demo preset's)")
     p.add_argument("--ablations", action="store_true", help="also train the global-only and local-only heads")
     p.add_argument("--jobs", type=int, default=2, help="videos rendered at once (default 2)")
+    p.add_argument("--grid-dtype", default="float16", choices=("float16", "int8"),
+                   help="grid tokens on disk (pipeline.extract --grid-dtype; default float16)")
     return p.parse_args(argv)
 
 
@@ -75,8 +77,9 @@ def prepare_data(stages: Stages, args: argparse.Namespace, out: Path) -> tuple[S
         stamp.unlink(missing_ok=True)
         stages.run("world", "manifests.synth", argv)
         stamp.write_text(wanted)
-    setup = Setup(str(stores / "train.zarr"), str(stores / "test.zarr"), paths.benchmarks, out)
-    common = ["--encoders", "clip", "--preset", "tiny", "--resize", "squash"]
+    tag = "" if args.grid_dtype == "float16" else f"-{args.grid_dtype}"  # a store keeps one grid dtype
+    setup = Setup(str(stores / f"train{tag}.zarr"), str(stores / f"test{tag}.zarr"), paths.benchmarks, out)
+    common = ["--encoders", "clip", "--preset", "tiny", "--resize", "squash", "--grid-dtype", args.grid_dtype]
     for name, manifest, store in (("extract-train", paths.train_manifest, setup.train_store),
                                   ("extract-test", paths.gyt_manifest, setup.test_store)):
         stages.run(name, "pipeline.extract", ["--manifest", manifest, "--store", store, *common], isolated=True)

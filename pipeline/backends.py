@@ -9,12 +9,13 @@ dies again its segments are recorded as failures (stage "worker") so the run sti
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from pipeline.plan import ShardPlan
-from pipeline.store import ShardWriter
+from pipeline.store import ShardWriter, layout
 from pipeline.worker import ShardExtractor, ShardSummary
 
 BACKENDS = ("sequential", "ray")
@@ -55,6 +56,7 @@ class EncoderConfig:
     clip_normalize: str = "clip"
     resize: str = "center-crop"
     device: str | None = None
+    grid_dtype: str = "float16"  # how grid tokens are stored (not an encoder setting, but part of the store's spec)
 
     def build(self, device: str | None = None) -> dict:
         from pipeline.encoders import build_encoders
@@ -72,6 +74,7 @@ def run_shards(plans: list[ShardPlan], root: str, config: EncoderConfig, *, back
     """Run every plan; yield each shard's summary as it completes (order not guaranteed for ray)."""
     if backend == "sequential":
         extractor = ShardExtractor(root, encoders or config.build(), chunk_frames=chunk_frames, retries=retries,
+                                   grid_dtype=config.grid_dtype,
                                    on_segment=on_segment)
         for plan in plans:
             yield extractor.run(plan)
@@ -113,7 +116,8 @@ def _run_ray(plans, root, config, workers, address, chunk_frames, retries) -> It
             import torch
 
             torch.set_num_threads(max(1, int(cpus)))
-            self.extractor = ShardExtractor(root, config.build(), chunk_frames=chunk_frames, retries=retries)
+            self.extractor = ShardExtractor(root, config.build(), chunk_frames=chunk_frames, retries=retries,
+                                            grid_dtype=config.grid_dtype)
 
         def run(self, plan: ShardPlan) -> ShardSummary:
             return self.extractor.run(plan)
@@ -141,6 +145,9 @@ def _run_ray(plans, root, config, workers, address, chunk_frames, retries) -> It
         except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError) as exc:
             if actors[slot] is actor:  # replace a dead actor once, however many of its tasks fail
                 actors[slot] = ShardActor.options(**options).remote()
+            # Under a new name: the dead worker's process may not be gone yet and must not share files with the
+            # retry; what it left stays in inflight/ and is cleared by the next run.
+            plan = dataclasses.replace(plan, name=layout.new_shard_name())
             if attempt < 2:
                 submit(slot, plan, attempt + 1)
                 continue

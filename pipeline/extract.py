@@ -31,6 +31,7 @@ from pipeline.store.index import JOURNAL_LIMIT
 from pipeline.store.root import claim_root
 from pipeline.store.writer import clear_inflight
 from pipeline.verify import damaged_shards, videos_of_shards
+from pipeline.worker import store_specs
 
 # (option, low, high): a chunk of 4096 frames is ~600 MB of decoded 224x224 RGB; more retries than 10 only
 # repeat a deterministic failure; an S3D window is a multiple of 8 frames (mixed_5c has T/8 steps).
@@ -90,13 +91,7 @@ def check_args(args: argparse.Namespace) -> None:
 def encoder_config(args: argparse.Namespace) -> EncoderConfig:
     names = tuple(n.strip() for n in args.encoders.split(",") if n.strip())
     return EncoderConfig(names, args.preset, args.clip_model, args.s3d_weights, args.s3d_dict, args.s3d_fps,
-                         args.s3d_window, args.clip_normalize, args.resize, args.device)
-
-
-def store_specs(encoders: dict, grid_dtype: str) -> dict[str, dict]:
-    """The specs a store is bound to: the encoders' plus how grids are kept on disk (float16 is the default)."""
-    return {name: {**enc.spec, **({"grid_dtype": grid_dtype} if grid_dtype != "float16" else {})}
-            for name, enc in encoders.items()}
+                         args.s3d_window, args.clip_normalize, args.resize, args.device, args.grid_dtype)
 
 
 def extract(args: argparse.Namespace, progress: dict | None = None) -> dict:

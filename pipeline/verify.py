@@ -20,7 +20,7 @@ from manifests.errors import ManifestError
 from manifests.schema import Manifest
 from pipeline.store import StoreError, layout, open_store
 from pipeline.store.chunks import crc32c
-from pipeline.store.index import Index
+from pipeline.store.index import Index, parse_marker
 from pipeline.store.reader import FeatureStore
 from pipeline.store.runs import Run
 
@@ -51,8 +51,16 @@ def _expected(store: FeatureStore, run: Run, s: int):
 def shard_problems(store: FeatureStore, run: Run, s: int, deep: bool) -> list[str]:
     shard = run.shard_name(s)
     problems = []
-    if not store.fs.exists(layout.marker_path(shard)):
+    try:
+        raw = store.fs.read_bytes(layout.marker_path(shard)) if deep else None
+        if deep:
+            parse_marker(store.fs, shard, raw)
+        elif not store.fs.exists(layout.marker_path(shard)):
+            problems.append(f"{shard}: marker {layout.MARKER} missing")
+    except FileNotFoundError:
         problems.append(f"{shard}: marker {layout.MARKER} missing")
+    except StoreError as exc:
+        problems.append(str(exc))
     listed = {}
     if not deep:
         try:
@@ -150,7 +158,7 @@ def verify(store_root: str, manifest_path: str, deep: bool = False) -> dict:
     missing = [s for s in wanted if not feats[s] and not fails[s]]
     duplicated = [s for s in wanted if feats[s] + fails[s] > 1]
     videos_with_features = {s["video_id"] for s in manifest.segments.to_pylist() if feats[s["segment_id"]]}
-    stored_captions = {c for v in videos_with_features for c in store.captions(v, enc)["caption_id"]}
+    stored_captions = {c for v in videos_with_features for c in store.caption_table(v)["caption_id"]}
     caption_failed = {f.video_id for f in store.failures() if f.stage == "text"}
     missing_captions = [c["caption_id"] for c in manifest.captions.to_pylist()
                         if c["video_id"] in videos_with_features and c["caption_id"] not in stored_captions

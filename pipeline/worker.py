@@ -22,6 +22,13 @@ from pipeline.store import ShardWriter
 TEXT_BATCH = 256
 
 
+def store_specs(encoders: dict, grid_dtype: str = "float16") -> dict[str, dict]:
+    """The specs a store is bound to: the encoders' plus how grids are kept on disk (float16 is the default and
+    is not written, so stores of either kind of run compare equal)."""
+    return {name: {**enc.spec, **({"grid_dtype": grid_dtype} if grid_dtype != "float16" else {})}
+            for name, enc in encoders.items()}
+
+
 class EncodeError(RuntimeError):
     """An encoder failed on a video's frames or captions."""
 
@@ -87,9 +94,9 @@ class ShardExtractor:
     """Holds loaded encoders; `run` extracts one shard plan into the store."""
 
     def __init__(self, root: str, encoders: dict, *, chunk_frames: int = 32, retries: int = 1,
-                 on_segment: Callable[[int], None] | None = None):
+                 grid_dtype: str = "float16", on_segment: Callable[[int], None] | None = None):
         self.root, self.encoders = root, encoders
-        self.specs = {name: enc.spec for name, enc in encoders.items()}
+        self.specs = store_specs(encoders, grid_dtype)
         self.chunk_frames, self.retries, self.on_segment = chunk_frames, retries, on_segment
 
     def run(self, plan: ShardPlan) -> ShardSummary:
@@ -168,7 +175,10 @@ class ShardExtractor:
         for name, enc in self.encoders.items():
             prep = enc.spec["preprocessing"]
             rate = float(enc.spec["fps"]) if enc.spec.get("window") else fps
-            streams.append(Stream(name, rate, prep["size"], prep["resize"]))
+            try:
+                streams.append(Stream(name, rate, prep["size"], prep["resize"]))
+            except ValueError as exc:  # a segment the decoder refuses (e.g. its rate) fails alone
+                raise FFmpegError(f"{info.path}: {exc}") from exc
             if enc.spec.get("window"):
                 windows[name] = _WindowBuffer(int(enc.spec["window"]), rate, start)
         produced = Counter()

@@ -16,7 +16,7 @@ from pathlib import Path
 import google_crc32c
 import numpy as np
 
-from pipeline.store.errors import StoreError
+from pipeline.store.errors import StoreCorruptError
 from pipeline.store.fs import StoreFS
 
 
@@ -128,6 +128,9 @@ class MemColumns:
         return Strings.of(self.columns[key][lo:hi])
 
 
+REMOTE_WHOLE = 64 << 20  # remote column files up to this size are downloaded whole and cached
+
+
 class FileColumns:
     """The columns of one run directory, mapped (local) or read by range (remote)."""
 
@@ -145,7 +148,7 @@ class FileColumns:
             path = self.fs.path(f"{self.dir}/{name}")
             size = os.path.getsize(path) if os.path.exists(path) else -1
             if size != info["bytes"]:
-                raise StoreError(f"{path}: {'missing' if size < 0 else f'{size} bytes'}, the index wrote "
+                raise StoreCorruptError(f"{path}: {'missing' if size < 0 else f'{size} bytes'}, the index wrote "
                                  f"{info['bytes']}; rebuild the index with `python -m pipeline.upgrade --store "
                                  f"{self.fs.url}`")
 
@@ -156,7 +159,7 @@ class FileColumns:
         c = self.cols[key]
         lo, hi, _ = slice(lo, hi).indices(c["length"])
         hi = max(lo, hi)
-        if self.fs.local or key in self.maps or self._cached(f"{key}.bin"):
+        if self._mappable(f"{key}.bin"):
             return self._map(key)[lo:hi]
         dtype = np.dtype(c["dtype"])
         row = dtype.itemsize * int(np.prod(c["shape"], dtype=np.int64))
@@ -171,15 +174,8 @@ class FileColumns:
         return self._map(key)
 
     def strings(self, key: str, lo: int | None = None, hi: int | None = None) -> np.ndarray:
-        n = self.cols[key]["length"]
-        lo, hi, _ = slice(lo, hi).indices(n)
-        hi = max(lo, hi)
-        off = self._offsets(key, lo, hi)
-        if self.fs.local or self._cached(f"{key}.str.bin"):
-            data = self._raw(f"{key}.str.bin")[off[0]:off[-1]]
-        else:
-            data = self.fs.read_range(f"{self.dir}/{key}.str.bin", int(off[0]), int(off[-1])) if off[-1] > off[0] else b""
-        return decode_strings(off, data)
+        s = self.raw_strings(key, *slice(lo, hi).indices(self.cols[key]["length"])[:2])
+        return decode_strings(s.offsets, s.data)
 
     def string_arrays(self, key: str) -> tuple[np.ndarray, np.ndarray]:
         """(offsets [n + 1], UTF-8 bytes) of a whole string column, mapped."""
@@ -189,19 +185,28 @@ class FileColumns:
 
     def raw_strings(self, key: str, lo: int, hi: int) -> Strings:
         """Rows [lo, hi) of a string column still encoded (copied between runs without decoding)."""
-        off = self._offsets(key, lo, hi)
-        if self.fs.local or self._cached(f"{key}.str.bin"):
+        hi = max(lo, hi)
+        name = f"{key}.off.bin"
+        if self._mappable(name):
+            off = np.asarray(self._raw(name, "<i8")[lo:hi + 1])
+        else:
+            off = np.frombuffer(self.fs.read_range(f"{self.dir}/{name}", lo * 8, (hi + 1) * 8), "<i8")
+        if self._mappable(f"{key}.str.bin"):
             data = self._raw(f"{key}.str.bin")[off[0]:off[-1]].tobytes()
         else:
             data = self.fs.read_range(f"{self.dir}/{key}.str.bin", int(off[0]), int(off[-1])) if off[-1] > off[0] else b""
         return Strings(off - off[0], data)
 
     # ---- internals ---------------------------------------------------------------------------------
-    def _offsets(self, key: str, lo: int, hi: int) -> np.ndarray:
-        name = f"{key}.off.bin"
-        if self.fs.local or self._cached(name) or name in self.maps:
-            return self._raw(name, "<i8")[lo:hi + 1]
-        return np.frombuffer(self.fs.read_range(f"{self.dir}/{name}", lo * 8, (hi + 1) * 8), "<i8")
+    def _mappable(self, name: str) -> bool:
+        """Local files always; remote ones once cached, and small ones (fetched whole on first use: one request
+        instead of one per lookup)."""
+        if self.fs.local or self._cached(name):
+            return True
+        if self.files[name]["bytes"] <= REMOTE_WHOLE:
+            self._download(name)
+            return True
+        return False
 
     def _map(self, key: str) -> np.ndarray:
         if key not in self.maps:
@@ -230,7 +235,7 @@ class FileColumns:
         data = self.fs.read_bytes(f"{self.dir}/{name}")
         info = self.files[name]
         if len(data) != info["bytes"] or int(google_crc32c.value(data)) != info["crc32c"]:
-            raise StoreError(f"{self.fs.path(self.dir)}/{name}: {len(data)} bytes that do not match the index's "
+            raise StoreCorruptError(f"{self.fs.path(self.dir)}/{name}: {len(data)} bytes that do not match the index's "
                              f"checksum; rebuild it with `python -m pipeline.upgrade --store {self.fs.url}`")
         tmp = target.with_name(f"{name}.tmp-{os.getpid()}")
         tmp.write_bytes(data)

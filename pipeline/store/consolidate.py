@@ -205,7 +205,10 @@ def rebuild_from_markers(root: str, specs: dict[str, dict], markers: list[dict])
     fs = StoreFS(root)
     check_marker_specs(fs, markers, specs)
     run = write_tables(fs, *tables_from_markers(sorted(markers, key=lambda m: (m["committed"], m["shard"])), specs))
-    old = read_current(fs) if fs.exists(layout.CURRENT) else {"runs": []}
+    try:
+        old = read_current(fs)
+    except StoreError:  # the index being rebuilt is the damaged one
+        old = {"runs": []}
     fs.write_json(layout.CURRENT, {"format": layout.SCHEMA_VERSION, "runs": [run],
                                    "consumed": [m["shard"] for m in markers],
                                    "retired": [r["name"] for r in old.get("runs", [])]})

@@ -30,6 +30,9 @@ class StoreFS:
 
     def read_bytes(self, rel: str) -> bytes:
         try:
+            if self.local:  # the hot path of every chunk read: plain open() is ~5x cheaper than fsspec's
+                with open(self.path(rel), "rb") as f:
+                    return f.read()
             return self.fs.cat_file(self.path(rel))
         except FileNotFoundError:
             raise
@@ -62,6 +65,15 @@ class StoreFS:
         except OSError as exc:
             _unlink_quietly(tmp)
             raise StoreError(f"{path}: cannot write: {exc.strerror or exc}") from exc
+
+    def write_many(self, items: dict[str, bytes]) -> None:
+        """Several objects (each atomic; concurrently on object stores; no fsync: chunks and metadata that a
+        crash loses are caught by their checksums or the missing marker)."""
+        if self.local:
+            for rel, data in items.items():
+                self.write_bytes(rel, data, durable=False)
+        elif items:
+            self._remote(lambda: self.fs.pipe({self.path(r): d for r, d in items.items()}), self.path())
 
     def write_json(self, rel: str, obj) -> None:
         self.write_bytes(rel, json.dumps(obj, sort_keys=True, allow_nan=False).encode())

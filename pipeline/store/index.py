@@ -84,9 +84,14 @@ class Index:
 
 
 def read_current(fs: StoreFS) -> dict:
-    if not fs.exists(layout.CURRENT):
-        return dict(EMPTY_CURRENT)
-    current = fs.read_json(layout.CURRENT)
+    """CURRENT.json, which every store has from its creation on: a missing one is damage, never an empty store."""
+    try:
+        current = fs.read_json(layout.CURRENT)
+    except FileNotFoundError:
+        raise StoreCorruptError(f"{fs.path(layout.CURRENT)}: missing; rebuild the index from the shards with "
+                                f"`{UPGRADE.format(url=fs.url)}`") from None
+    except StoreError as exc:
+        raise StoreCorruptError(f"{exc}; rebuild the index from the shards with `{UPGRADE.format(url=fs.url)}`") from None
     if not isinstance(current, dict) or current.get("format") != layout.SCHEMA_VERSION or "runs" not in current:
         raise StoreCorruptError(f"{fs.path(layout.CURRENT)}: not an index of this version; rebuild it with "
                                 f"`{UPGRADE.format(url=fs.url)}`")

@@ -77,6 +77,9 @@ class FeatureStore:
         self.index: Index = load_index(self.fs, self.encoders)
         self.cache = ChunkCache(cache_mb << 20)
         self._ids: VideoIds | None = None
+        self._fields = {(g, f.name): f for g, fields in layout.groups(self.encoders) for f in fields}
+        self._array_no = {key: a for a, key in enumerate((g, f.name) for g, f in layout.arrays(self.encoders))}
+        self._group_no = {g: i for i, (g, _) in enumerate(layout.groups(self.encoders))}
 
     # ---- what is there -------------------------------------------------------------------------
     def video_ids(self) -> VideoIds:
@@ -146,8 +149,9 @@ class FeatureStore:
         segs = run.table("segments", ("shard", "fps", "row", "n"), *rows.seg)
         names = list(fields or layout.frame_outputs(self.encoders[encoder]))
         names = names if "times" in names else ["times", *names]
+        memo: dict = {}  # chunks decoded in this call: segments of a video share them
         parts = [self._range(run, int(segs["shard"][j]), encoder, int(segs["row"][j, e]), int(segs["n"][j, e]),
-                             start, end, names)
+                             start, end, names, memo)
                  for j in range(len(segs["fps"])) if fps is None or abs(segs["fps"][j] - fps) < 1e-6]
         out = {k: np.concatenate([p[k] for p in parts]) if parts else self._empty(encoder, k) for k in names}
         order = np.argsort(out["times"], kind="stable")
@@ -158,27 +162,38 @@ class FeatureStore:
         """`frames` for many (video_id, start, end) windows."""
         return [self.frames(v, encoder, s, e, fields=fields) for v, s, e in requests]
 
+    def caption_table(self, video_id: str) -> dict[str, np.ndarray]:
+        """A video's captions without features: `caption_id`, `start`, `end` (NaN: none), `text`, `kind`."""
+        return {k: v for k, v in self._caption_rows(video_id)[1].items() if k not in ("shard", "row")}
+
     def captions(self, video_id: str, encoder: str = "clip") -> dict[str, np.ndarray]:
-        """A video's captions: `caption_id`, `start`, `end` (NaN: none), `text`, `kind` and the encoder's
-        `sentence` [C, D], `words` [C, W, D], `mask` [C, W]."""
+        """A video's captions (`caption_table`) and the encoder's `sentence` [C, D], `words` [C, W, D], `mask` [C, W]."""
         self._check_encoder(encoder)
-        loc = self.index.locate(video_id)
-        run, i = loc if loc else (None, -1)
-        t = run.table("captions", CAPTION_COLS, *run.video(i).cap) if run else _no_captions()
-        kinds = np.array([*(run.kinds if run else ()), None], object)
-        out = {"caption_id": t["id"], "start": t["start"], "end": t["end"], "text": t["text"],
-               "kind": kinds[t["kind"]]}
-        group = layout.text_group(encoder)
+        run, t = self._caption_rows(video_id)
+        out = {k: v for k, v in t.items() if k not in ("shard", "row")}
+        group, memo = layout.text_group(encoder), {}
         for f in layout.text_fields(self.encoders[encoder]):
             out[f.name] = np.zeros((len(t["row"]), *f.shape), f.dtype)
             for shard in np.unique(t["shard"]):
                 sel = t["shard"] == shard
                 rows = t["row"][sel]
                 lo, hi = int(rows.min()), int(rows.max()) + 1
-                out[f.name][sel] = self._rows(run, int(shard), group, f, lo, hi)[rows - lo]
+                out[f.name][sel] = self._rows(run, int(shard), group, f, lo, hi, memo)[rows - lo]
         return out
 
     # ---- internals -----------------------------------------------------------------------------
+    def _caption_rows(self, video_id: str) -> tuple[Run | None, dict[str, np.ndarray]]:
+        loc = self.index.locate(video_id)
+        if loc is None:
+            return None, {"caption_id": np.zeros(0, object), "start": np.zeros(0), "end": np.zeros(0),
+                          "text": np.zeros(0, object), "kind": np.zeros(0, object), "shard": np.zeros(0, np.int32),
+                          "row": np.zeros(0, np.int32)}
+        run, i = loc
+        t = run.table("captions", CAPTION_COLS, *run.video(i).cap)
+        kinds = np.array([*run.kinds, None], object)
+        return run, {"caption_id": t["id"], "start": t["start"], "end": t["end"], "text": t["text"],
+                     "kind": kinds[t["kind"]], "shard": t["shard"], "row": t["row"]}
+
     def _all_video_ids(self) -> list[str]:
         return sorted({run.ids[i] for run, live in self.index.live() for i in range(len(run))
                        if live is None or live[i]})
@@ -188,10 +203,10 @@ class FeatureStore:
             raise NotInStoreError(f"{self.root}: encoder {encoder!r} not in the store (it has {sorted(self.encoders)})")
 
     def _field(self, encoder: str, name: str) -> layout.Field:
-        return {f.name: f for f in layout.frame_fields(self.encoders[encoder])}[name]
+        return self._fields[encoder, name]
 
-    def _range(self, run: Run, s: int, encoder: str, row: int, n: int, start, end, names) -> dict[str, np.ndarray]:
-        times = self._rows(run, s, encoder, self._field(encoder, "times"), row, row + n)
+    def _range(self, run: Run, s: int, encoder: str, row: int, n: int, start, end, names, memo) -> dict:
+        times = self._rows(run, s, encoder, self._field(encoder, "times"), row, row + n, memo)
         lo = 0 if start is None else int(np.searchsorted(times, start - 1e-9, side="left"))
         hi = n if end is None else int(np.searchsorted(times, end - 1e-9, side="left"))
         hi = max(lo, hi)
@@ -199,33 +214,35 @@ class FeatureStore:
         for k in names:
             if k == "times":
                 continue
-            values = self._rows(run, s, encoder, self._field(encoder, k), row + lo, row + hi)
+            values = self._rows(run, s, encoder, self._field(encoder, k), row + lo, row + hi, memo)
             if k == "grid" and values.dtype == np.int8:
-                scale = self._rows(run, s, encoder, self._field(encoder, "grid_scale"), row + lo, row + hi)
+                scale = self._rows(run, s, encoder, self._field(encoder, "grid_scale"), row + lo, row + hi, memo)
                 values = (values.astype(np.float32) * scale.astype(np.float32)[..., None]).astype(np.float16)
             out[k] = values
         return out
 
-    def _rows(self, run: Run, s: int, group: str, f: layout.Field, lo: int, hi: int) -> np.ndarray:
+    def _rows(self, run: Run, s: int, group: str, f: layout.Field, lo: int, hi: int, memo: dict) -> np.ndarray:
         """Rows [lo, hi) of one array of shard s, from checked chunks."""
         if hi <= lo:
             return np.zeros((0, *f.shape), f.dtype)
         shard = run.shard_name(s)
-        a = run.meta["arrays"].index(f"{group}/{f.name}")
-        g = [gr for gr, _ in layout.groups(self.encoders)].index(group)
-        if hi > int(run.cols.get("shards.rows", s, s + 1)[0, g]):
+        have = int(run.cols.get("shards.rows", s, s + 1)[0, self._group_no[group]])
+        if hi > have:
             raise StoreCorruptError(f"{self.root}: the index names rows up to {hi} of {shard}/{group}, which holds "
-                                    f"{int(run.cols.get('shards.rows', s, s + 1)[0, g])}; rebuild the index with "
-                                    f"`python -m pipeline.upgrade --store {self.root}`")
+                                    f"{have}; rebuild the index with `python -m pipeline.upgrade --store {self.root}`")
         cr = layout.chunk_rows(f)
         first, last = lo // cr, (hi - 1) // cr
-        chunks = [self._chunk(run, s, shard, a, group, f, k) for k in range(first, last + 1)]
+        a = self._array_no[group, f.name]
+        chunks = [self._chunk(run, s, shard, a, group, f, k, memo) for k in range(first, last + 1)]
         data = chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
         return data[lo - first * cr: hi - first * cr]
 
-    def _chunk(self, run: Run, s: int, shard: str, a: int, group: str, f: layout.Field, k: int) -> np.ndarray:
+    def _chunk(self, run: Run, s: int, shard: str, a: int, group: str, f: layout.Field, k: int,
+               memo: dict) -> np.ndarray:
         key = layout.chunk_key(shard, group, f, k)
-        value = self.cache.get(key)
+        value = memo.get(key)
+        if value is None:
+            value = self.cache.get(key)
         if value is None:
             crc, size = run.chunk(s, a, k)
             try:
@@ -235,6 +252,7 @@ class FeatureStore:
             check_chunk(key, data, crc, size, self.root)
             value = decode(f, data)
             self.cache.put(key, value)
+        memo[key] = value
         return value
 
     def _empty(self, encoder: str, name: str) -> np.ndarray:
@@ -264,11 +282,6 @@ def _segment_dicts(run: Run, i: int, vid: str, encoder: str | None) -> list[dict
 
 def _opt(x) -> float | None:
     return None if np.isnan(x) else float(x)
-
-
-def _no_captions() -> dict[str, np.ndarray]:
-    return {"id": np.zeros(0, object), "text": np.zeros(0, object), "start": np.zeros(0), "end": np.zeros(0),
-            "kind": np.zeros(0, np.int8), "shard": np.zeros(0, np.int32), "row": np.zeros(0, np.int64)}
 
 
 def open_store(root: str, expect: dict[str, dict] | None = None) -> FeatureStore:

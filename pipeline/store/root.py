@@ -18,6 +18,7 @@ import zarr
 from pipeline.store import layout
 from pipeline.store.errors import SpecMismatchError, StoreError, StoreLockedError
 from pipeline.store.fs import StoreFS, zarr_store
+from pipeline.store.index import EMPTY_CURRENT
 
 
 def normalise(spec: dict) -> dict:
@@ -102,6 +103,7 @@ def init_store(root: str, specs: dict[str, dict]) -> dict:
         if fs.local:
             os.makedirs(fs.path(), exist_ok=True)
         write_root(root, attrs)
+        fs.write_json(layout.CURRENT, EMPTY_CURRENT)  # from now on a missing CURRENT.json is damage
         return attrs
     if set(attrs["encoders"]) != set(specs):
         raise SpecMismatchError(f"{root}: the store holds encoders {sorted(attrs['encoders'])}, this run "
@@ -112,7 +114,7 @@ def init_store(root: str, specs: dict[str, dict]) -> dict:
 
 def write_root(root: str, attrs: dict) -> None:
     try:
-        zarr.open_group(zarr_store(root), mode="a", attributes={layout.ATTRS_KEY: attrs})
+        zarr.open_group(zarr_store(root), mode="a").attrs[layout.ATTRS_KEY] = attrs
     except OSError as exc:
         raise StoreError(f"{root}: cannot write the store root: {exc.strerror or exc}") from exc
 

@@ -3,7 +3,8 @@
 Tables (columns; string columns hold str):
     videos    id, seg_off, cap_off, fail_off [n + 1 each: the video's rows of the other tables],
               src_size, src_mtime, src_hash (the source file's identity when it was extracted; -1/NaN/'' unknown)
-    segments  id, shard, start, end (NaN: to the end), fps, end_actual, truncated, row [E], n [E] (per encoder)
+    segments  id, shard, start, end (NaN: to the end), fps, end_actual, truncated, row [E], n [E] (per encoder;
+              rows within the shard, int32)
     captions  id, text, start, end (NaN: none), kind (code into meta["kinds"]; -1: none), shard, row
     failures  segment_id ('' : the video's captions), stage, reason, attempts, shard
     shards    name, rows [G] (per array group), crc_off [A] (first chunk of each array in `chunks`)
@@ -13,7 +14,6 @@ shard that holds the video replaces everything older (a re-extracted video is ne
 """
 from __future__ import annotations
 
-import bisect
 import math
 from dataclasses import dataclass
 
@@ -85,6 +85,7 @@ class Run:
         self.kinds: list[str] = meta["kinds"]
         self.ids = IdColumn(cols)
         self._off = {t: cols.full(f"videos.{t}_off") for t in ("seg", "cap", "fail")}
+        self._names: dict[int, str] = {}
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -113,7 +114,10 @@ class Run:
         return out
 
     def shard_name(self, s: int) -> str:
-        return str(self.cols.strings("shards.name", s, s + 1)[0])
+        name = self._names.get(s)
+        if name is None:
+            name = self._names[s] = str(self.cols.strings("shards.name", s, s + 1)[0])
+        return name
 
     def shard_names(self) -> np.ndarray:
         return self.cols.strings("shards.name")
@@ -183,7 +187,9 @@ def _by_video(marker: dict) -> dict[str, dict[str, list]]:
 
 def _segment_cols(rows: list, encoders: list[str]) -> dict[str, np.ndarray]:
     segs = [r for _, r in rows]
-    per_enc = lambda i: np.array([[r["rows"][e][i] for e in encoders] for r in segs], np.int64).reshape(-1, len(encoders))
+    def per_enc(i: int) -> np.ndarray:  # rows within a shard: int32 is plenty (a shard holds a few videos)
+        return np.array([[r["rows"][e][i] for e in encoders] for r in segs], np.int32).reshape(-1, len(encoders))
+
     return {"segments.id": _strings([r["segment_id"] for r in segs]),
             "segments.shard": np.array([s for s, _ in rows], np.int32),
             "segments.start": _num([r["start"] for r in segs], np.float64),
@@ -203,7 +209,7 @@ def _caption_cols(rows: list, kinds: list[str]) -> dict[str, np.ndarray]:
             "captions.end": _num([r.get("end") for r in caps], np.float64),
             "captions.kind": np.array([code.get(r.get("kind"), -1) for r in caps], np.int8),
             "captions.shard": np.array([s for s, _ in rows], np.int32),
-            "captions.row": np.array([r["row"] for r in caps], np.int64)}
+            "captions.row": np.array([r["row"] for r in caps], np.int32)}
 
 
 def _failure_cols(rows: list) -> dict[str, np.ndarray]:
@@ -244,6 +250,3 @@ def expected_chunks(marker: dict, specs: dict[str, dict]) -> dict[str, int]:
             for g, f in layout.arrays(specs)}
 
 
-def bisect_ids(ids: list[str], video_id: str) -> int:
-    i = bisect.bisect_left(ids, video_id)
-    return i if i < len(ids) and ids[i] == video_id else -1

@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import zarr
+from zarr.storage import MemoryStore
 
 from pipeline.store import layout
 from pipeline.store.chunks import crc32c, decode, encode, zarr_compressor
 from pipeline.store.errors import StoreError
-from pipeline.store.fs import StoreFS, zarr_store
+from pipeline.store.fs import StoreFS
 from pipeline.store.layout import Field
 
 
@@ -51,19 +52,23 @@ class _Column:
         if self.n_pending >= self.chunk:
             self._flush(whole_chunks_only=True)
 
-    def _write_chunk(self, k: int, rows: np.ndarray) -> None:
+    def _write_chunk(self, k: int, rows: np.ndarray, batch: dict | None = None) -> None:
         data = encode(self.field, rows)
-        self.fs.write_bytes(layout.chunk_key(self.shard, self.group, self.field, k), data, durable=False)
+        key = layout.chunk_key(self.shard, self.group, self.field, k)
+        if batch is None:
+            self.fs.write_bytes(key, data, durable=False)
+        else:
+            batch[key] = data
         del self.sums[k:]
         self.sums.append((crc32c(data), len(data)))
 
-    def _flush(self, whole_chunks_only: bool) -> None:
+    def _flush(self, whole_chunks_only: bool, batch: dict | None = None) -> None:
         if not self.n_pending:
             return
         data = np.concatenate(self.pending)
         n = (len(data) // self.chunk) * self.chunk if whole_chunks_only else len(data)
         for start in range(0, n, self.chunk):
-            self._write_chunk((self.flushed + start) // self.chunk, data[start:start + self.chunk])
+            self._write_chunk((self.flushed + start) // self.chunk, data[start:start + self.chunk], batch)
         self.flushed += n
         self.pending = [data[n:]] if n < len(data) else []
         self.n_pending = len(data) - n
@@ -87,8 +92,9 @@ class _Column:
         del self.sums[k:]
         self.flushed, self.pending, self.n_pending = base, ([head] if head is not None else []), length - base
 
-    def close(self) -> None:
-        self._flush(whole_chunks_only=False)
+    def close(self, batch: dict) -> None:
+        """The last chunks go into `batch` (written with the shard's metadata, concurrently on object stores)."""
+        self._flush(whole_chunks_only=False, batch=batch)
 
 
 def quantize(grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -196,14 +202,14 @@ class ShardWriter:
         """Flush, write the arrays' metadata, the marker, then the journal entry (see the module docstring)."""
         if self._open is not None:
             raise RuntimeError("commit inside an open segment")
-        rows, chunks = {}, {}
+        rows, chunks, batch = {}, {}, {}
         for enc in self.frames:
             for group, cols in ((enc, self.frames[enc]), (layout.text_group(enc), self.text[enc])):
                 for col in cols.values():
-                    col.close()
+                    col.close(batch)
                     chunks[f"{group}/{col.field.name}"] = [list(s) for s in col.sums]
                 rows[group] = next(iter(cols.values())).length
-        self._write_zarr_metadata(rows)
+        self.fs.write_many({**batch, **self._zarr_metadata(rows)})
         marker = {"format": layout.SCHEMA_VERSION, "shard": self.name, "committed": time.time(),
                   "specs": self.specs, "rows": rows, "chunks": chunks, "videos": self.videos,
                   "segments": self.segments, "captions": self.captions, "failures": self.failures}
@@ -212,19 +218,18 @@ class ShardWriter:
         self.fs.remove(layout.inflight_path(self.name))
         return marker
 
-    def _write_zarr_metadata(self, rows: dict[str, int]) -> None:
-        """Groups with their spec and arrays with their final shape, over the chunks already written."""
-        try:
-            root = zarr.open_group(zarr_store(self.root), mode="a")
-            shard = root.require_group(layout.shard_path(self.name))
-            for group, fields in layout.groups(self.specs):
-                enc = group.removesuffix("_text")
-                g = shard.create_group(group, attributes={"encoder_spec": self.specs[enc]})
-                for f in fields:
-                    g.create_array(f.name, shape=(rows[group], *f.shape), chunks=(layout.chunk_rows(f), *f.shape),
-                                   dtype=f.dtype, compressors=zarr_compressor(f), fill_value=0)
-        except OSError as exc:
-            raise StoreError(f"{self.fs.path(layout.shard_path(self.name))}: cannot write: {exc.strerror or exc}") from exc
+    def _zarr_metadata(self, rows: dict[str, int]) -> dict[str, bytes]:
+        """zarr.json of the shard's groups (with their spec) and arrays (with their final shape), made by zarr
+        itself in memory so that they can be written in one batch."""
+        made: dict = {}
+        shard = zarr.open_group(MemoryStore(made), mode="a").require_group(layout.shard_path(self.name))
+        for group, fields in layout.groups(self.specs):
+            g = shard.create_group(group, attributes={"encoder_spec": self.specs[group.removesuffix("_text")]})
+            for f in fields:
+                g.create_array(f.name, shape=(rows[group], *f.shape), chunks=(layout.chunk_rows(f), *f.shape),
+                               dtype=f.dtype, compressors=zarr_compressor(f), fill_value=0)
+        # the store root's own zarr.json (with the store's attrs) is never rewritten here
+        return {k: v.to_bytes() for k, v in made.items() if k != layout.ROOT_META}
 
 
 def clear_inflight(root: str) -> dict[str, int]:

@@ -2,11 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -20,12 +15,9 @@ from pipeline.ffmpeg import probe
 from pipeline.store import layout, open_store
 from pipeline.verify import main as verify_main
 from tests.media import audio_only, colour_video
+from tests.pipeline.helpers import ARGS, assert_same_features, kill_midway, narrated_world, write_csv
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _write_csv(path: Path, rows: list[tuple[float, float, str]]) -> None:
-    path.write_text("start,end,text\n" + "".join(f"{s},{e},{t}\n" for s, e, t in rows))
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +36,7 @@ def faulty_world(tmp_path_factory):
     (vids / "notavideo.mp4").write_text("this is a text file, not a video\n")
     audio_only(vids / "audioonly.mp4")
     for vid in ("good", "portrait", "tiny", "blink", "truncated", "zero", "notavideo", "audioonly", "ghost"):
-        _write_csv(caps / f"{vid}.csv", [(0.5, 1.5, f"{vid} first step"), (1.0, 2.5, "crack the eggs")])
+        write_csv(caps / f"{vid}.csv", [(0.5, 1.5, f"{vid} first step"), (1.0, 2.5, "crack the eggs")])
     (vids / "whole.mp4").unlink()
     manifest = root / "manifest"
     assert build_manifest(["howto100m", str(caps), "--video-dir", str(vids), "--segments", "whole",
@@ -120,48 +112,19 @@ def test_other_encoder_settings_are_refused_and_the_store_is_untouched(faulty_wo
     assert sorted(str(p) for p in store_path.rglob("*")) == before
 
 
-def _all_features(store_path) -> dict:
-    store = open_store(str(store_path))
-    out = {}
-    for vid in store.video_ids():
-        for enc in ("clip", "s3d"):
-            out[vid, enc] = store.frames(vid, enc)
-            out[vid, enc, "text"] = {k: v for k, v in store.captions(vid, enc).items()}
-    return out
-
-
 @pytest.mark.slow
 def test_sigkill_midway_then_rerun_equals_an_uninterrupted_run(tmp_path):
-    vids, caps = tmp_path / "videos", tmp_path / "captions"
-    vids.mkdir(), caps.mkdir()
-    for i in range(10):
-        colour_video(vids / f"v{i:02d}.mp4", seconds=3 + i % 3, width=64, height=48)
-        _write_csv(caps / f"v{i:02d}.csv", [(0.0, 2.0, f"step {i}"), (1.0, 3.0, "mix it")])
-    manifest = tmp_path / "manifest"
-    assert build_manifest(["howto100m", str(caps), "--video-dir", str(vids), "--window", "2", "--fps", "5",
-                           "--out", str(manifest), "--no-progress"]) == 0
-    args = ["--manifest", str(manifest), "--encoders", "clip,s3d", "--preset", "tiny", "--s3d-window", "16",
-            "--videos-per-shard", "1"]
+    manifest = narrated_world(tmp_path)
+    args = ["--manifest", str(manifest), *ARGS, "--videos-per-shard", "1"]
     reference = tmp_path / "reference.zarr"
     assert extract_main([*args, "--store", str(reference)]) == 0
-
     killed = tmp_path / "killed.zarr"
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline.extract", *args, "--store", str(killed)], cwd=REPO,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while len(list(killed.glob(f"{layout.SHARDS_DIR}/*/{layout.MARKER}"))) < 3 and time.time() < deadline:
-        time.sleep(0.02)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_midway([*args, "--store", str(killed)], lambda: len(list(killed.glob(f"{layout.JOURNAL_DIR}/*"))), 3)
     assert verify_main(["--store", str(killed), "--manifest", str(manifest)]) == 1  # really interrupted
     assert extract_main([*args, "--store", str(killed)]) == 2  # the dead run's lock is reported, not taken over
     assert extract_main([*args, "--store", str(killed), "--force-unlock"]) == 0
     assert verify_main(["--store", str(killed), "--manifest", str(manifest)]) == 0
-    want, got = _all_features(reference), _all_features(killed)
-    assert want.keys() == got.keys()
-    for key in want:
-        for field in want[key]:
-            np.testing.assert_array_equal(got[key][field], want[key][field], err_msg=f"{key} {field}")
+    assert_same_features(reference, killed)
 
 
 @pytest.mark.slow
@@ -173,10 +136,22 @@ def test_ray_backend_writes_the_same_store_as_sequential(faulty_world, tmp_path)
     assert _extract(manifest, seq) == 0
     assert _extract(manifest, par, "--backend", "ray", "--workers", "2") == 0
     assert verify_main(["--store", str(par), "--manifest", str(manifest)]) == 0
-    want, got = _all_features(seq), _all_features(par)
-    assert want.keys() == got.keys()
-    for key in want:
-        for field in want[key]:
-            np.testing.assert_array_equal(got[key][field], want[key][field], err_msg=f"{key} {field}")
+    assert_same_features(seq, par)
     assert sorted((f.video_id, f.stage) for f in open_store(str(par)).failures()) == \
         sorted((f.video_id, f.stage) for f in open_store(str(seq)).failures())
+
+
+def test_int8_grids_come_back_within_a_cosine_of_the_float16_ones(faulty_world, tmp_path, capsys):
+    _, manifest = faulty_world
+    f16, i8 = tmp_path / "f16.zarr", tmp_path / "i8.zarr"
+    assert _extract(manifest, f16) == 0 and _extract(manifest, i8, "--grid-dtype", "int8") == 0
+    a, b = open_store(str(f16)), open_store(str(i8))
+    assert b.encoders["clip"]["grid_dtype"] == "int8" and "grid_dtype" not in a.encoders["clip"]
+    for vid in a.video_ids():
+        for enc in ("clip", "s3d"):
+            x, y = (s.frames(vid, enc)["grid"].astype(np.float32) for s in (a, b))
+            cosine = (x * y).sum(-1) / np.maximum(np.linalg.norm(x, axis=-1) * np.linalg.norm(y, axis=-1), 1e-12)
+            assert cosine.mean() >= 0.999, (vid, enc)
+    capsys.readouterr()
+    assert _extract(manifest, i8) == 2  # a float16 run into an int8 store: refused like any spec mismatch
+    assert "grid_dtype: store has 'int8'" in capsys.readouterr().err

@@ -175,8 +175,12 @@ def test_a_consolidation_killed_midway_loses_nothing(root, point):
     assert os.listdir(Path(root) / layout.JOURNAL_DIR) == []
 
 
-def test_remote_runs_are_read_by_range_and_cached(tmp_path, monkeypatch):
+@pytest.mark.parametrize("whole", [0, 64 << 20])
+def test_remote_runs_are_read_by_range_or_cached_whole(tmp_path, monkeypatch, whole):
+    from pipeline.store import columns
+
     monkeypatch.setenv("GROUNDCACHE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(columns, "REMOTE_WHOLE", whole)
     root = f"memory://{uuid.uuid4().hex}/store.zarr"
     init_store(root, {"clip": SPEC})
     model = {f"v{i}": float(i) for i in range(8)}
@@ -184,5 +188,6 @@ def test_remote_runs_are_read_by_range_and_cached(tmp_path, monkeypatch):
     consolidate(root)
     assert served(root) == model
     cached = {p.name for p in (tmp_path / "cache").rglob("*.bin")}
-    assert "videos.id.str.bin" in cached and "captions.text.str.bin" not in cached  # per-video rows by range
+    assert "videos.id.str.bin" in cached                                    # what open needs: always whole
+    assert ("captions.text.str.bin" in cached) == bool(whole)               # per-video rows: by range when large
     assert json.loads(StoreFS(root).read_bytes(layout.CURRENT))["runs"][0]["videos"] == 8

@@ -200,3 +200,29 @@ def test_writer_lock(tmp_path):
     with WriterLock(root, force=True):
         pass
     assert not fs.exists(layout.LOCK)
+
+
+def test_int8_grids_come_back_as_float16_close_to_the_original_and_half_the_size(tmp_path):
+    from pipeline.verify import store_sizes
+
+    big = {**SPEC, "dims": dict.fromkeys(SPEC["dims"], 512)}
+    rng = np.random.default_rng(5)
+    grid = rng.standard_normal((150, 7, 7, 512)) * rng.uniform(0.2, 3.0, (150, 7, 7, 1))  # tokens of varied norm
+    got, sizes = {}, {}
+    for dtype in ("float16", "int8"):
+        root = str(tmp_path / f"{dtype}.zarr")
+        spec = {**big, "grid_dtype": dtype} if dtype == "int8" else big
+        init_store(root, {"clip": spec})
+        w = ShardWriter(root, "sh-1", {"clip": spec})
+        with w.segment(seg("v")):
+            w.append_frames("clip", grid=grid, times=np.arange(150.0), **{"global": grid.mean((1, 2))})
+        w.commit()
+        store = open_store(root)
+        got[dtype], sizes[dtype] = store.frames("v")["grid"], store_sizes(store)["clip"]
+        assert got[dtype].dtype == np.float16 and got[dtype].shape == grid.shape
+    a, b = got["float16"].astype(np.float32), got["int8"].astype(np.float32)
+    cosine = (a * b).sum(-1) / np.linalg.norm(a, axis=-1) / np.linalg.norm(b, axis=-1)
+    assert cosine.mean() >= 0.999 and cosine.min() > 0.995
+    assert sizes["float16"] / sizes["int8"] >= 1.8
+    with pytest.raises(SpecMismatchError, match="grid_dtype"):  # one store, one grid dtype
+        init_store(str(tmp_path / "float16.zarr"), {"clip": {**big, "grid_dtype": "int8"}})
