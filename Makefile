@@ -22,7 +22,8 @@ BACKEND  ?= sequential
 WORKERS  ?= 2
 EXTRACT_ARGS ?=
 
-.PHONY: help setup test test-fast demo compare extract verify bench bench-extract clean
+.PHONY: help setup test test-fast demo compare extract verify bench bench-extract bench-disk bench-scale clean
+comma := ,
 
 help: ## list the targets
 	@echo "groundcache targets (variables in CAPS can be overridden: make extract STORE=/path/store.zarr):"
@@ -34,7 +35,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q "torch==2.13.0" $(TORCH_PIP_ARGS)
-	$(PIP) install -q -e ".[extract,train,eval,dev]"
+	$(PIP) install -q -e ".[extract,train,eval,s3,dev]"
 	# The real CLIP BPE vocabulary ships in open_clip's wheel; it is read as a file (its package needs torchvision).
 	$(PIP) install -q --no-deps "open_clip_torch==3.3.0"
 	touch $(STAMP)
@@ -49,13 +50,13 @@ DEMO_OUT  ?= $(DATA)/demo
 DEMO_ARGS ?=
 
 demo: setup ## the whole system on a generated world: extract, train, evaluate vs baselines, pictures (DEMO_OUT, DEMO_ARGS)
-	$(PY) -m eval.demo --out $(DEMO_OUT) $(DEMO_ARGS)
+	$(PY) -m eval.drivers.demo --out $(DEMO_OUT) $(DEMO_ARGS)
 
 COMPARE_OUT  ?= $(DATA)/compare
 COMPARE_ARGS ?=
 
-compare: setup ## stg, comma, coot, wsra trained with one budget on one store, one table with the baselines (COMPARE_ARGS)
-	$(PY) -m eval.compare --out $(COMPARE_OUT) $(COMPARE_ARGS)
+compare: setup ## every registered method (stg, comma, coot, wsra) trained with one budget on one store, one table with the baselines (COMPARE_ARGS)
+	$(PY) -m eval.drivers.compare --out $(COMPARE_OUT) $(COMPARE_ARGS)
 
 $(SAMPLE)/manifest/manifest.json: | setup
 	$(PY) -m manifests.sample --out $(SAMPLE)
@@ -68,13 +69,22 @@ extract: setup $(if $(filter $(SAMPLE)/manifest,$(MANIFEST)),$(SAMPLE)/manifest/
 verify: setup ## check that every MANIFEST segment has features or a failure record in STORE, none twice
 	$(PY) -m pipeline.verify --store $(STORE) --manifest $(MANIFEST)
 
-bench: bench-extract bench-train ## every benchmark: extraction, then training (figures in data/bench/*.json)
+bench: bench-extract bench-disk bench-train ## every benchmark but the scale one: extraction, disk cost, training
 
 bench-extract: setup ## extraction speed and memory side by side (decode, encode, pipeline, naive baselines)
 	$(PY) -m pipeline.bench --out $(DATA)/bench
 
+bench-disk: setup ## bytes on disk per video-second per encoder group (float16 and int8 grids), HowTo100M projection
+	$(PY) -m pipeline.bench_disk
+
+SCALE_SIZES ?= 10000,100000,1200000
+
+bench-scale: setup ## the store at HowTo100M size (1.2M videos x 113 narrations): open, read, worker memory, S3 requests
+	$(PY) -m pipeline.bench_scale --sizes $(SCALE_SIZES) --narrations-per-video 113 --out $(DATA)/bench-scale --s3
+	$(PY) -m trainer.bench_narrations --store $(DATA)/bench-scale/$(lastword $(subst $(comma), ,$(SCALE_SIZES))).zarr
+
 clean: ## remove generated data (not .venv)
-	rm -rf $(SAMPLE) $(DATA)/bench $(DEMO_OUT) $(COMPARE_OUT)
+	rm -rf $(SAMPLE) $(DATA)/bench $(DATA)/bench-scale $(DEMO_OUT) $(COMPARE_OUT)
 
 # training (override on the command line: make train STORE=... RUN=... TRAIN_PRESET=paper-clip TRAIN_ARGS="optim.lr=3e-4")
 TRAIN_PRESET ?= tiny
@@ -83,11 +93,11 @@ TRAIN_ARGS   ?=
 
 .PHONY: train bench-train
 
-train: setup ## train a head on STORE into RUN (TRAIN_PRESET: tiny, demo, paper-clip, paper-s3d, reference, comma, coot, wsra, coot-tiny, wsra-tiny; TRAIN_ARGS: key=value ... or --resume)
+train: setup ## train a head on STORE into RUN (TRAIN_PRESET: tiny, demo, paper-clip, paper-s3d, reference, comma, comma-demo, comma-tiny, coot, coot-tiny, wsra, wsra-tiny; TRAIN_ARGS: key=value ... or --resume)
 	$(PY) -m trainer.train --store $(STORE) --out $(RUN) --preset $(TRAIN_PRESET) $(TRAIN_ARGS)
 
 bench-train: setup ## trainer speed and memory side by side: naive vs batched attention, training and loader samples/s
-	$(PY) -m trainer.bench --out $(DATA)/bench
+	$(PY) -m trainer.methods.stg.bench --out $(DATA)/bench
 
 # evaluation: inference of the trained head in RUN on the benchmark videos' features in STORE, then scoring
 # against the annotation files in BENCH (make eval-gyt RUN=data/runs/x STORE=data/gyt.zarr BENCH=data/benchmarks

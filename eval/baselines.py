@@ -45,16 +45,16 @@ import numpy as np
 from eval.infer import (
     USER_ERRORS, add_session_args, config_from_args, encoder_options, predict, report,
 )
-from eval.inference.context import frozen_session
+from eval.inference.session import frozen_session
 from eval.predictions import BACKGROUND, PredictionsMeta, PredictionsWriter
 from eval.scorers import gyt_spatial, mining, youcook
 from eval.scorers.common import FrameSizes, parse_frame_size
 from eval.scorers.spatial import SpatialQuery
+from eval.tasks import GROUNDING_TASKS
 
 PRIORS = ("centre", "centre-cell", "uniform")
 BASELINES = (*PRIORS, "global-sim")
 BENCHMARKS = ("gyt", "youcook", "mining")  # legacy --benchmark names: gyt = gyt-spatial
-TASKS = ("gyt", "gyt-spatial", "youcook", "mining")
 
 
 class BaselineError(ValueError):
@@ -100,7 +100,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m eval.baselines", description=__doc__.split("\n\n")[0])
     p.add_argument("baseline", choices=BASELINES)
     which = p.add_mutually_exclusive_group(required=True)
-    which.add_argument("--task", choices=TASKS, help="the scorer task the file is for")
+    which.add_argument("--task", choices=GROUNDING_TASKS, help="the scorer task the file is for")
     which.add_argument("--benchmark", choices=BENCHMARKS, help="older spelling of --task (gyt = gyt-spatial)")
     p.add_argument("--benchmark-dir", required=True, type=Path, help="folder holding the annotation files")
     p.add_argument("--out", required=True, type=Path, help="predictions file to write (.h5)")

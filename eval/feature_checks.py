@@ -1,5 +1,6 @@
 """Evaluation never scores corrupted input: the features it reads from a store are checked where they are loaded
-(eval.inference.features for the grounding tasks, eval.store_queries for COOT and WSRA), once per video.
+(eval.inference.features and eval.inference.queries: frames; eval.inference.session: stored caption
+features read with text.source=store), once per video.
 
 - A NaN or infinite value is an error naming the store, the video and the second (the frame's or window's start
   time; a caption's id and start), never a score: a NaN passed on silently turns a whole video into background.

@@ -1,15 +1,19 @@
-"""Inference: a trained head and a feature store -> a predictions file for one scorer task.
+"""Inference: a trained run of any method and a feature store -> a predictions file for one scorer task.
 
-    python -m eval.infer {gyt,gyt-spatial,youcook,mining} --run RUN_DIR --store STORE --benchmark-dir DIR
-        --out P [--protocol paper|reference] [--preset NAME|FILE.yaml] [--missing fail|miss]
-        [--boxes F] [--segments F] [--pools F] [--encoder-preset tiny|vit-b-32] [--clip-model M]
-        [--s3d-weights W --s3d-dict D] [--device D] [--no-progress] [key=value ...]
+    python -m eval.infer {gyt,gyt-spatial,youcook,mining,retrieval,moments} --run RUN_DIR --store STORE
+        --benchmark-dir DIR --out P [--benchmark gyt|youcook2|mining] [--protocol paper|reference]
+        [--preset NAME|FILE.yaml] [--missing fail|miss] [--boxes F] [--segments F] [--pools F]
+        [--encoder-preset tiny|vit-b-32] [--clip-model M] [--s3d-weights W --s3d-dict D] [--device D]
+        [--no-progress] [key=value ...]
 
-RUN_DIR is a training run directory (its newest checkpoint) or a checkpoint file. `--protocol` picks the
+RUN_DIR is a training run directory (its newest checkpoint) or a checkpoint file, of any registered method
+(trainer.methods: stg and comma answer gyt, gyt-spatial, youcook and mining; coot retrieval; wsra moments, gyt
+and mining); `--benchmark` names whose timed queries retrieval and moments use. `--protocol` picks the
 annotation files the scorer will use and the inference preset of eval/inference/presets (paper.yaml,
 reference.yaml); `key=value` overrides set fields of eval.inference.config.InferConfig (e.g.
 `temporal.threshold=0.6 spatial.chunk=8`). Query and label texts are encoded with the store's own encoder,
-rebuilt from its spec (tiny: automatically; real weights: --clip-model / --s3d-weights --s3d-dict).
+rebuilt from its spec (tiny: automatically; real weights: --clip-model / --s3d-weights --s3d-dict), or with
+`text.source=store` read from the features extraction stored for captions of the same text.
 Prints a summary; the last stdout line is the summary JSON. Exit 0 done, 2 bad inputs (the message says
 which), including videos without features under `--missing fail` (the default).
 """
@@ -22,18 +26,20 @@ from pathlib import Path
 
 from eval.feature_checks import CorruptFeaturesError
 from eval.inference.config import InferConfig, load_infer_config
-from eval.inference.context import MissingVideosError, Session, head_session
 from eval.inference.encoder import EncoderOptions
 from eval.inference.errors import InferenceError
-from eval.inference.tasks import TASKS, Benchmark, run_inference
+from eval.inference.session import MissingVideosError, Session, method_session
+from eval.inference.tasks import Benchmark, run_inference
 from eval.predictions import PredictionsError
 from eval.scorers.common import MISSING_POLICIES, ScoreError
+from eval.scorers.timed_queries import BENCHMARKS
+from eval.tasks import TASKS
 from manifests.errors import AnnotationError
 from pipeline.encoders import ClipLoadError, DictionaryError, S3DLoadError
 from pipeline.store import StoreError
 from trainer.checkpoint import CheckpointError
-from trainer.config import ConfigError, to_dict
-from trainer.rundir import git_revision
+from pipeline.config import ConfigError, to_dict
+from pipeline.provenance import git_revision
 
 USER_ERRORS = (InferenceError, MissingVideosError, ConfigError, ScoreError, AnnotationError, PredictionsError,
                CheckpointError, StoreError, ClipLoadError, S3DLoadError, DictionaryError, CorruptFeaturesError)
@@ -45,6 +51,7 @@ def add_benchmark_args(p: argparse.ArgumentParser) -> None:
                    help="scorer protocol (default annotation files) and inference preset (default paper)")
     p.add_argument("--boxes", help="boxes file (default: the scorer's for the protocol)")
     p.add_argument("--segments", help="segments file (default: the scorer's for the protocol)")
+    p.add_argument("--benchmark", choices=BENCHMARKS, help="retrieval, moments: whose timed queries")
 
 
 def add_session_args(p: argparse.ArgumentParser, store_required: bool = True) -> None:
@@ -84,7 +91,8 @@ def encoder_options(args: argparse.Namespace) -> EncoderOptions:
 
 def predict(session: Session, args: argparse.Namespace, task: str, out: Path, cfg: InferConfig) -> dict:
     """Inference of `task` into `out`; the summary."""
-    bench = Benchmark(task, args.benchmark_dir, args.protocol, args.boxes, args.segments, args.pools)
+    bench = Benchmark(task, args.benchmark_dir, args.protocol, args.boxes, args.segments, args.pools,
+                      getattr(args, "benchmark", None))
     metadata = {"config": to_dict(cfg), "git": git_revision(), "store": str(args.store),
                 "benchmark_dir": str(args.benchmark_dir), "command": sys.argv}
     return run_inference(session, bench, out, metadata)
@@ -115,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_intermixed_args(argv)
     try:
         cfg = config_from_args(args)
-        session = head_session(args.run, args.store, cfg, encoder_options(args), args.missing)
+        session = method_session(args.run, args.store, cfg, encoder_options(args), args.missing)
         summary = predict(session, args, args.task, args.out, cfg)
     except USER_ERRORS as exc:
         print(f"error: {exc}", file=sys.stderr)

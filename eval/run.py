@@ -1,7 +1,8 @@
 """Inference and scoring in one command (what `make eval-gyt`, `make eval-yc`, `make eval-myt` run).
 
-    python -m eval.run {gyt,gyt-spatial,youcook,mining} --run RUN_DIR --store STORE --benchmark-dir DIR
-        [--protocol paper|reference] [--missing fail|miss] [--out-dir D] [inference options of eval.infer]
+    python -m eval.run {gyt,gyt-spatial,youcook,mining,retrieval,moments} --run RUN_DIR --store STORE
+        --benchmark-dir DIR [--benchmark gyt|youcook2|mining] [--protocol paper|reference] [--missing fail|miss]
+        [--out-dir D] [inference options of eval.infer]
         [--sizes F | --frame-size WxH] [--mask-threshold T] [--mask-normalise max|none] [--tube-iou voxel|act]
         [--lengths F] [--classes F] [--temperature T] [key=value ...]
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import io
 import json
 import sys
@@ -22,11 +24,12 @@ from pathlib import Path
 
 from eval import score
 from eval.infer import USER_ERRORS, add_common_args, config_from_args, encoder_options, predict, report
-from eval.inference.context import head_session
+from eval.inference.session import method_session
+from eval.scorers import SCORERS
 from eval.scorers.common import write_json
 
 SCORER_OPTIONS = ("sizes", "frame_size", "mask_threshold", "mask_normalise", "tube_iou", "lengths", "classes",
-                  "temperature", "boxes", "segments", "pools")
+                  "temperature", "boxes", "segments", "pools", "benchmark")
 
 
 def run_dir_of(run: str | Path) -> Path:
@@ -56,10 +59,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def score_argv(args: argparse.Namespace, predictions: Path, out: Path) -> list[str]:
+    """The scorer's command line: the options given that the task's scorer config has."""
     argv = [args.task, "--predictions", str(predictions), "--benchmark-dir", str(args.benchmark_dir),
             "--protocol", args.protocol, "--missing", args.missing, "--out", str(out)]
+    fields = {f.name for f in dataclasses.fields(SCORERS[args.task].config)}
     for name in SCORER_OPTIONS:
-        value = getattr(args, name)
+        value = getattr(args, name) if name in fields else None
         if value is not None:
             argv += [f"--{name.replace('_', '-')}", str(value)]
     return argv
@@ -80,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     predictions, metrics_path = out_dir / "predictions.h5", out_dir / "metrics.json"
     try:
         cfg = config_from_args(args)
-        session = head_session(args.run, args.store, cfg, encoder_options(args), args.missing)
+        session = method_session(args.run, args.store, cfg, encoder_options(args), args.missing)
         summary = predict(session, args, args.task, predictions, cfg)
     except USER_ERRORS as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -94,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     lines = stdout.strip().splitlines()
     metrics = json.loads(lines[-1])
     metrics["inference"] = {k: v for k, v in summary.items() if k != "benchmark_files"}
-    metrics["run"] = {k: session.info.get(k) for k in ("run", "checkpoint", "step", "head", "eval_attention",
+    metrics["run"] = {k: session.info.get(k) for k in ("run", "checkpoint", "step", "method", "eval_attention",
                                                          "temporal_source")}
     write_json(metrics_path, metrics)
     print("\n".join(lines[:-1]))

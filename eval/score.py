@@ -1,17 +1,21 @@
 """Score a predictions file against a benchmark's annotations (no model, no video).
 
     python -m eval.score {gyt,gyt-spatial,youcook,mining} --predictions P --benchmark-dir DIR
-        [--protocol paper|reference] [--out metrics.json] [--missing fail|miss] [task options]
+        [--protocol paper|reference] [--out metrics.json] [--missing fail|miss] [task options] [key=value ...]
     python -m eval.score moments --predictions P --benchmark-dir DIR --benchmark gyt|youcook2|mining
-        [--annotations F] [--subset validation] [--ranks 1,5] [--ious 0.3,0.5,0.7] [common options]
+        [--annotations F] [--subset validation] [--ranks 1,5] [--ious 0.3,0.5,0.7] [common options] [key=value ...]
     python -m eval.score retrieval --predictions P [--benchmark-dir DIR --benchmark gyt|youcook2|mining]
-        [--annotations F] [--subset validation] [common options]
+        [--annotations F] [--subset validation] [common options] [key=value ...]
 
 Prints a table of the scalar metrics; the last stdout line is the whole metrics JSON object (per-class and
 per-video breakdowns included). Accuracies are percent, IoU and AP fractions. DIR holds the annotation files
 (either the benchmarks root with groundingyoutube/, youcook2_interactions/, miningyoutube/, or the benchmark's
 own folder); file options take a name inside it or a path. A benchmark video (or segment) absent from the
 predictions fails the run, or with `--missing miss` is scored as a miss; it always stays in the denominators.
+
+Each task's settings are the fields of its scorer's config (eval.scorers.SCORERS): defaults, then the flags
+given, then trailing `key=value` overrides (e.g. `mask_threshold=0.02`, `length_fps=25`), typed by
+pipeline.config. An unknown key, a bad value, or a flag the task does not use is an error.
 """
 from __future__ import annotations
 
@@ -22,27 +26,32 @@ import warnings
 from pathlib import Path
 
 from eval.predictions import PredictionsError, read_predictions
-from eval.scorers import gyt, gyt_spatial, mining, moments, retrieval, youcook
-from eval.scorers.common import (
-    MISSING_POLICIES, ScoreError, UnscoredPredictionsWarning, parse_frame_size, write_json,
-)
+from eval.scorers import SCORERS
+from eval.scorers.common import MISSING_POLICIES, ScoreError, UnscoredPredictionsWarning, parse_frame_size, write_json
 from eval.scorers.timed_queries import BENCHMARKS
+from eval.tasks import DESCRIPTIONS
 from manifests.errors import AnnotationError
+from pipeline.config import ConfigError, load_config, parse_override, valid_keys
 
-TASKS = ("gyt", "gyt-spatial", "youcook", "mining", "moments", "retrieval")
+# Settings whose flags take a fixed set of values; the same sets bound their key=value overrides.
+CHOICES = {"protocol": ("paper", "reference"), "missing": MISSING_POLICIES, "mask_normalise": ("max", "none"),
+           "tube_iou": ("voxel", "act"), "benchmark": BENCHMARKS}
+COMMAND_ONLY = ("task", "predictions", "out", "overrides")  # arguments that are not scorer settings
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m eval.score", description=__doc__.split("\n\n")[0])
-    p.add_argument("task", choices=TASKS)
-    p.add_argument("--predictions", required=True, type=Path, help="predictions file (.h5, see eval/predictions.py)")
+    p.add_argument("task", choices=tuple(SCORERS), help="; ".join(f"{t}: {DESCRIPTIONS[t]}" for t in SCORERS))
+    p.add_argument("--predictions", required=True, type=Path,
+                   help="predictions file (.h5, see eval/predictions/format.py)")
     p.add_argument("--benchmark-dir", type=Path, help="folder holding the annotation files (every task but "
                                                       "retrieval without --benchmark)")
-    p.add_argument("--protocol", default="paper", choices=("paper", "reference"),
+    p.add_argument("--protocol", default="paper", choices=CHOICES["protocol"],
                    help="paper: documented definitions (default); reference: the published scripts, quirks included")
     p.add_argument("--out", type=Path, help="also write the metrics JSON here")
-    p.add_argument("--missing", default="fail", choices=MISSING_POLICIES,
+    p.add_argument("--missing", default="fail", choices=CHOICES["missing"],
                    help="a benchmark video/segment without predictions: fail (default) or score it as a miss")
+    # The flags below default to None: left out, the scorer config's own default applies (the value in the help).
     g = p.add_argument_group("gyt, gyt-spatial, youcook")
     g.add_argument("--boxes", help="boxes file (gyt: box_anno.json; gyt-spatial: box_anno.json, reference "
                                    "id2xy_box.json; youcook: final_dataset_annotations.pkl)")
@@ -52,23 +61,25 @@ def _parser() -> argparse.ArgumentParser:
                                    "default 640x360 for every video)")
     g.add_argument("--frame-size", type=parse_frame_size, help="one WxH for every video, e.g. 640x480")
     g.add_argument("--mask-threshold", type=float, help="region mask threshold (paper 0.01, reference 1e-4)")
-    g.add_argument("--mask-normalise", choices=("max", "none"),
+    g.add_argument("--mask-normalise", choices=CHOICES["mask_normalise"],
                    help="threshold maps divided by their maximum (paper) or raw values (reference)")
-    g.add_argument("--tube-iou", default="voxel", choices=("voxel", "act"),
+    g.add_argument("--tube-iou", choices=CHOICES["tube_iou"],
                    help="gyt: tube IoU behind the main map@t keys (both are reported)")
-    g.add_argument("--pools", default="vid2step.json",
-                   help="gyt: per-video label pools; a label outside its video's pool is refused")
+    g.add_argument("--pools", help="gyt: per-video label pools; a label outside its video's pool is refused")
     m = p.add_argument_group("mining")
-    m.add_argument("--lengths", default="weakYouTube_length.txt", help="mean class lengths (frames)")
-    m.add_argument("--classes", default="weakYouTube_dict.txt", help="class names of the lengths file")
-    m.add_argument("--temperature", type=float, default=1.0, help="scores are divided by it before log-softmax")
+    m.add_argument("--lengths", help="mean class lengths (frames)")
+    m.add_argument("--classes", help="class names of the lengths file")
+    m.add_argument("--temperature", type=float, help="scores are divided by it before log-softmax")
     r = p.add_argument_group("moments, retrieval")
-    r.add_argument("--benchmark", choices=BENCHMARKS, help="the timed queries (moments: required; retrieval: the "
-                                                           "expected items)")
+    r.add_argument("--benchmark", choices=CHOICES["benchmark"], help="the timed queries (moments: required; "
+                                                                     "retrieval: the expected items)")
     r.add_argument("--annotations", help="segments file or .srt directory (default: the benchmark's own)")
-    r.add_argument("--subset", default="validation", help="youcook2 subset")
-    r.add_argument("--ranks", type=_numbers(int), default=(1, 5), help="moments: R@n for these n (1,5)")
-    r.add_argument("--ious", type=_numbers(float), default=(0.3, 0.5, 0.7), help="moments: IoU thresholds")
+    r.add_argument("--subset", help="youcook2 subset")
+    r.add_argument("--ranks", type=_numbers(int), help="moments: R@n for these n (1,5)")
+    r.add_argument("--ious", type=_numbers(float), help="moments: IoU thresholds")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                   help="settings of the task's scorer config (eval/scorers/), after the flags, e.g. "
+                        "mask_threshold=0.02")
     return p
 
 
@@ -81,41 +92,34 @@ def _numbers(kind):
     return parse
 
 
-def _ranked(args: argparse.Namespace, preds) -> dict:
-    """The moments and retrieval tasks."""
-    files = {"annotations": args.annotations, "subset": args.subset, "protocol": args.protocol,
-             "missing": args.missing}
-    if args.task == "moments":
-        if args.benchmark is None or args.benchmark_dir is None:
-            raise ScoreError("moments needs --benchmark and --benchmark-dir")
-        return moments.score(moments.MomentsConfig(args.benchmark_dir, args.benchmark, ranks=args.ranks,
-                                                   ious=args.ious, **files), preds)
-    return retrieval.score(retrieval.RetrievalConfig(args.benchmark_dir, args.benchmark, **files), preds)
+def _flag(key: str) -> str:
+    return "--" + key.replace("_", "-")
+
+
+def scorer_config(args: argparse.Namespace):
+    """The task's scorer config: its defaults <- the flags given <- the key=value overrides."""
+    scorer = SCORERS[args.task]
+    keys = valid_keys(scorer.config)
+    given = {k: v for k, v in vars(args).items() if k not in COMMAND_ONLY and v is not None}
+    foreign = [k for k in given if k not in keys]
+    if foreign:
+        raise ConfigError(f"{_flag(foreign[0])} does not apply to {args.task} (its settings: {', '.join(keys)})")
+    overridden = {parse_override(text)[0][0] for text in args.overrides}
+    if any(k not in given and k not in overridden for k in scorer.required):
+        raise ScoreError(f"{args.task} needs {' and '.join(map(_flag, scorer.required))}")
+    base = {k: str(v) if isinstance(v, Path) else v for k, v in given.items()}  # paths are str fields
+    cfg = load_config(scorer.config, overrides=args.overrides, base=base)
+    for key, choices in CHOICES.items():
+        value = getattr(cfg, key, None)
+        if value is not None and value not in choices:
+            raise ConfigError(f"{key}: {value!r} is not one of {list(choices)}")
+    return cfg
 
 
 def run(args: argparse.Namespace) -> dict:
+    cfg = scorer_config(args)
     preds = read_predictions(args.predictions)
-    if args.task in ("moments", "retrieval"):
-        metrics = _ranked(args, preds)
-        metrics.update(predictions=str(args.predictions), method=preds.meta.method,
-                       predictions_protocol=preds.meta.protocol)
-        return metrics
-    if args.benchmark_dir is None:
-        raise ScoreError(f"{args.task} needs --benchmark-dir")
-    common = {"benchmark_dir": args.benchmark_dir, "protocol": args.protocol, "missing": args.missing}
-    spatial = {"sizes": args.sizes, "frame_size": args.frame_size, "mask_threshold": args.mask_threshold,
-               "mask_normalise": args.mask_normalise}
-    files = {k: v for k, v in (("boxes", args.boxes), ("segments", args.segments)) if v is not None}
-    if args.task == "gyt":
-        metrics = gyt.score(gyt.GytConfig(**common, **spatial, **files, tube_iou=args.tube_iou, pools=args.pools),
-                            preds)
-    elif args.task == "gyt-spatial":
-        metrics = gyt_spatial.score(gyt_spatial.GytSpatialConfig(**common, **spatial, **files), preds)
-    elif args.task == "youcook":
-        metrics = youcook.score(youcook.YouCookConfig(**common, **spatial, **files), preds)
-    else:
-        metrics = mining.score(mining.MiningConfig(**common, lengths=args.lengths, classes=args.classes,
-                                                   temperature=args.temperature), preds)
+    metrics = SCORERS[args.task].score(cfg, preds)
     metrics.update(predictions=str(args.predictions), method=preds.meta.method,
                    predictions_protocol=preds.meta.protocol)
     return metrics
@@ -152,10 +156,10 @@ def run_warned(args: argparse.Namespace) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = _parser().parse_intermixed_args(argv)
     try:
         metrics = run_warned(args)
-    except (ScoreError, PredictionsError, AnnotationError) as exc:
+    except (ScoreError, PredictionsError, AnnotationError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.out:

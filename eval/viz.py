@@ -28,9 +28,9 @@ import numpy as np  # noqa: E402
 from eval.metrics.heatmaps import first_argmax, upsample  # noqa: E402
 from eval.predictions import BACKGROUND, Predictions, PredictionsError, read_predictions  # noqa: E402
 from manifests.errors import ManifestError  # noqa: E402
+from manifests.ffmpeg import probe, run  # noqa: E402
 from manifests.schema import Manifest  # noqa: E402
 from pipeline.decode import Stream, decode_all  # noqa: E402
-from pipeline.ffmpeg import probe, run  # noqa: E402
 
 GREEN, RED, WHITE = np.array([40, 220, 60]), np.array([255, 30, 30]), np.array([255, 255, 255])
 

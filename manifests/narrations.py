@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from manifests.benchmarks._common import (
+from manifests.benchmarks.common import (
     as_dict, as_list, as_number, as_str, get, read_json, unique_stems,
 )
 from manifests.errors import AnnotationError

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from manifests.build import main as build_main
-from pipeline.ffmpeg import run
+from manifests.ffmpeg import run
 
 # (video id, lavfi source, size, seconds, extra output args)
 SAMPLES = (

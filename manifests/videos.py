@@ -1,6 +1,6 @@
 """Finding video files and describing them (videos.parquet rows).
 
-Probing goes through `pipeline.ffmpeg.probe` only, in a thread pool (ffprobe runs as a subprocess and PyAV
+Probing goes through `manifests.ffmpeg.probe` only, in a thread pool (ffprobe runs as a subprocess and PyAV
 releases the GIL while it reads, so threads overlap the I/O). A file that is missing or cannot be probed is
 not an error here: its row carries `probe_error` and the extraction stage records the failure.
 """
@@ -15,9 +15,9 @@ from typing import Sequence
 
 from tqdm import tqdm
 
+from manifests.ffmpeg import FFmpegError, probe
 from manifests.integrity import id_problem, is_under, probe_problem, safe_id, shown
 from manifests.schema import VideoRow
-from pipeline.ffmpeg import FFmpegError, probe
 
 # In order of preference when one id has several files in one directory (<vid>.mp4 and <vid>.webm); compared
 # case-insensitively. MPEG transport streams (.ts, camcorder .mts/.m2ts), phone .3gp/.3g2 and Ogg .ogv included.

@@ -32,8 +32,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
+from manifests.ffmpeg import probe, run  # noqa: E402
 from pipeline.decode import SegmentDecoder, Stream  # noqa: E402
-from pipeline.ffmpeg import probe, run  # noqa: E402
 from pipeline.plan import plan_shards  # noqa: E402
 from pipeline.store import init_store  # noqa: E402
 

@@ -15,6 +15,7 @@ import logging
 import os
 import subprocess
 import sys
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -46,6 +47,8 @@ class LocalS3:
         self.server.start()
         host, port = self.server.get_host_and_port()
         self.endpoint = f"http://{host}:{port}"
+        # moto keeps its buckets per process, not per server: each server starts empty
+        urllib.request.urlopen(urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")).close()
         self.env = {"AWS_ENDPOINT_URL": self.endpoint, "AWS_ACCESS_KEY_ID": "testing",
                     "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
         self._saved = {k: os.environ.get(k) for k in self.env}
@@ -55,6 +58,7 @@ class LocalS3:
         logger.addHandler(self.counter)
         import fsspec
 
+        fsspec.get_filesystem_class("s3").clear_instance_cache()  # cached by arguments, not by endpoint
         fsspec.filesystem("s3", skip_instance_cache=True).mkdir(BUCKET)
         return self
 
@@ -68,6 +72,9 @@ class LocalS3:
     def __exit__(self, *exc) -> None:
         logging.getLogger("werkzeug").removeHandler(self.counter)
         self.server.stop()
+        import fsspec
+
+        fsspec.get_filesystem_class("s3").clear_instance_cache()
         for k, v in self._saved.items():
             if v is None:
                 os.environ.pop(k, None)
@@ -75,17 +82,16 @@ class LocalS3:
                 os.environ[k] = v
 
 
-def write_shards(root: str, shards: int) -> None:
-    """A store of `shards` real one-video shards, consolidated."""
-    from pipeline.bench_scale import SPEC
+def write_shards(root: str, shards: int, spec: dict) -> None:
+    """A store of `shards` real one-video shards of a "clip" encoder with `spec`, consolidated."""
     from pipeline.store import ShardWriter, consolidate, init_store, layout
 
-    init_store(root, {"clip": SPEC})
+    init_store(root, {"clip": spec})
     rng = np.random.default_rng(0)
     for i in range(shards):
-        w = ShardWriter(root, layout.new_shard_name(), {"clip": SPEC})
+        w = ShardWriter(root, layout.new_shard_name(), {"clip": spec})
         with w.segment({"segment_id": f"v{i:05d}:0", "video_id": f"v{i:05d}", "start": 0.0, "end": None, "fps": 1.0}):
-            grid = rng.standard_normal((2, 7, 7, SPEC["dims"]["grid"]))
+            grid = rng.standard_normal((2, *spec["grid"], spec["dims"]["grid"]))
             w.append_frames("clip", times=np.arange(2.0), grid=grid, **{"global": grid.mean((1, 2))})
         w.commit()
     consolidate(root)
@@ -100,12 +106,12 @@ def count_open(s3: LocalS3, root: str, cache: Path) -> int:
     return s3.requests - before
 
 
-def requests_per_open(workdir: Path, sizes: tuple[int, ...] = (10, 1000)) -> dict[str, dict[str, int]]:
+def requests_per_open(workdir: Path, spec: dict, sizes: tuple[int, ...] = (10, 1000)) -> dict[str, dict[str, int]]:
     out = {}
     with LocalS3() as s3:
         for n in sizes:
             root = s3.url(f"requests-{n}-{uuid.uuid4().hex[:6]}.zarr")
-            write_shards(root, n)
+            write_shards(root, n, spec)
             cache = Path(workdir) / f"cache-{uuid.uuid4().hex[:6]}"
             out[str(n)] = {"cold": count_open(s3, root, cache), "warm": count_open(s3, root, cache)}
     return out

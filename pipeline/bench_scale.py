@@ -11,10 +11,10 @@ narrations takes minutes and ~10 GB, nearly all of it the index).
 
 Without `--write-only`, for each size it writes (or reuses) DIR/<N>.zarr and measures, each in a fresh process:
 open_store (seconds, added RSS: anonymous and file-mapped separately), median `frames(video)` and
-`captions(video)` over random videos, and the RSS each extra DataLoader worker adds (PyTorch DataLoader
-workers reading random videos through one FeatureStore per worker: unique memory of each worker). The table
-is printed and the last line is a JSON object. (The trainer's narration index at the same sizes:
-`python -m trainer.bench --narrations DIR/<N>.zarr`.)
+`captions(video)` over random videos, and the memory one more DataLoader worker adds: the proportional memory
+(PSS) of the main process and its workers with two workers minus with one, all reading random videos through
+one FeatureStore per worker. The table is printed and the last line is a JSON object. (The trainer's narration
+index at the same sizes: `python -m trainer.bench_narrations --store DIR/<N>.zarr`.)
 """
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ import numpy as np
 from pipeline.store import ShardWriter, StoreError, init_store, layout
 from pipeline.store.columns import Strings
 from pipeline.store.consolidate import RunWriter
+from pipeline.procmem import smaps_mb, status_mb
 from pipeline.store.fs import StoreFS
 from pipeline.store.runs import tables_from_markers
 
@@ -131,25 +132,14 @@ def write_scale_store(root: str, videos: int, narrations: int, segments: int = 4
 
 
 # ---- measuring, each in a fresh process ---------------------------------------------------------------------
-def memory() -> dict[str, float]:
-    """This process's resident memory in MB: anonymous (heap, arrays) and file-backed (mapped index files)."""
-    out = {}
-    with open("/proc/self/status") as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            if key in ("RssAnon", "RssFile", "VmRSS"):
-                out[key] = int(value.split()[0]) / 1024
-    return out
-
-
 def probe_open(root: str) -> dict:
     from pipeline.store import open_store
 
-    before = memory()
+    before = status_mb()
     t0 = time.perf_counter()
     store = open_store(root)
     seconds = time.perf_counter() - t0
-    after = memory()
+    after = status_mb()
     n = len(store.video_ids())
     return {"open_s": seconds, "open_anon_mb": after["RssAnon"] - before["RssAnon"],
             "open_file_mb": after["RssFile"] - before["RssFile"], "videos": n}
@@ -177,8 +167,13 @@ def probe_read(root: str, samples: int = 300) -> dict:
         {"narrations_per_video": len(c["text"])}
 
 
-def probe_workers(root: str, workers: int = 2, batches: int = 40) -> dict:
-    """Unique memory (USS) of each DataLoader worker reading random videos through its own FeatureStore."""
+def probe_workers(root: str, workers: int = 2, samples: int = 640) -> dict:
+    """DataLoader workers reading random videos, each through its own FeatureStore over the same mapped files.
+
+    Returns the proportional memory (PSS) of the main process and its workers together, so that a run with one
+    worker and a run with two give the cost of one more worker, and each worker's private dirty memory (what
+    exists only because it does: its heap and the inherited pages it wrote to) and mapped-file pages (index page
+    cache, shared with every other process and dropped under memory pressure)."""
     import psutil
     import torch
     from torch.utils.data import DataLoader, Dataset
@@ -201,29 +196,30 @@ def probe_workers(root: str, workers: int = 2, batches: int = 40) -> dict:
                 len(self.store.captions(vid)["text"])
 
     ds = Videos()
-    sampler = torch.utils.data.RandomSampler(ds, num_samples=batches * 16, generator=torch.Generator().manual_seed(0))
+    sampler = torch.utils.data.RandomSampler(ds, num_samples=samples, generator=torch.Generator().manual_seed(0))
     loader = DataLoader(ds, batch_size=16, sampler=sampler, num_workers=workers, persistent_workers=True)
     for _ in loader:
         pass
-    kids = psutil.Process().children()
-    uss = [k.memory_full_info().uss / 2**20 for k in kids]
-    main = psutil.Process().memory_full_info()
+    kids = [smaps_mb(k.pid) for k in psutil.Process().children()]
+    total = smaps_mb()["Pss"] + sum(k["Pss"] for k in kids)
     del loader
-    return {"workers": len(uss), "worker_uss_mb": max(uss) if uss else 0.0, "main_rss_mb": main.rss / 2**20}
+    return {"workers": len(kids), "total_pss_mb": total,
+            "worker_private_mb": max(k["Private_Dirty"] for k in kids),
+            "worker_file_mb": max(k["Pss_File"] for k in kids)}
 
 
 PROBES = {"open": probe_open, "read": probe_read, "workers": probe_workers}
 
 
-def run_probe(name: str, root: str, env: dict | None = None) -> dict:
-    proc = subprocess.run([sys.executable, "-m", "pipeline.bench_scale", "--probe", name, "--store", root],
-                          capture_output=True, text=True, env={**os.environ, **(env or {})})
+def run_probe(name: str, root: str, *extra: str) -> dict:
+    proc = subprocess.run([sys.executable, "-m", "pipeline.bench_scale", "--probe", name, "--store", root, *extra],
+                          capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"probe {name} on {root} failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-TARGETS = {"open_s": 5.0, "open_anon_mb": 1024.0, "frames_ms": 10.0, "captions_ms": 10.0, "worker_uss_mb": 100.0}
+TARGETS = {"open_s": 5.0, "open_anon_mb": 1024.0, "frames_ms": 10.0, "captions_ms": 10.0, "worker_added_mb": 100.0}
 
 
 def measure(out: Path, sizes: list[int], narrations: int) -> list[dict]:
@@ -234,8 +230,10 @@ def measure(out: Path, sizes: list[int], narrations: int) -> list[dict]:
         if not written.exists():
             written.write_text(json.dumps(write_scale_store(root, n, narrations)))
         row = {"size": n, **json.loads(written.read_text())}
-        for name in PROBES:
-            row.update(run_probe(name, root))
+        row.update(run_probe("open", root))
+        row.update(run_probe("read", root))
+        one, two = run_probe("workers", root, "--workers", "1"), run_probe("workers", root, "--workers", "2")
+        row.update(two, worker_added_mb=two["total_pss_mb"] - one["total_pss_mb"])
         row["targets_met"] = all(row[k] < v for k, v in TARGETS.items())
         rows.append(row)
         print(f"measured {n:,} videos", file=sys.stderr)
@@ -244,12 +242,13 @@ def measure(out: Path, sizes: list[int], narrations: int) -> list[dict]:
 
 def table(rows: list[dict]) -> str:
     lines = ["| videos | narrations | index on disk | open s | open RSS anon / file MB | frames ms (p90) | "
-             "captions ms (p90) | worker USS MB | targets |", "|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+             "captions ms (p90) | one more worker MB (private / index pages) | targets |", "|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in rows:
         lines.append(f"| {r['videos']:,} | {r['narrations']:,} | {r['index_bytes'] / 2**30:.2f} GiB | {r['open_s']:.2f} "
                      f"| {r['open_anon_mb']:.0f} / {r['open_file_mb']:.0f} | {r['frames_ms']:.2f} "
                      f"({r['frames_p90_ms']:.2f}) | {r['captions_ms']:.2f} ({r['captions_p90_ms']:.2f}) | "
-                     f"{r['worker_uss_mb']:.0f} | {'met' if r['targets_met'] else 'MISSED'} |")
+                     f"{r['worker_added_mb']:.0f} ({r['worker_private_mb']:.0f} / {r['worker_file_mb']:.0f}) | "
+                     f"{'met' if r['targets_met'] else 'MISSED'} |")
     return "\n".join(lines)
 
 
@@ -264,6 +263,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", default="data/bench-scale", help="folder of the measured stores (reused when present)")
     p.add_argument("--s3", action="store_true", help="also count S3 requests per open at 10 and 1,000 shards")
     p.add_argument("--probe", choices=sorted(PROBES), help=argparse.SUPPRESS)  # internal: one fresh-process probe
+    p.add_argument("--workers", type=int, default=2, help=argparse.SUPPRESS)  # internal: the workers probe's
     args = p.parse_args(argv)
     if (args.write_only or args.probe) and not args.store:
         p.error("--store is needed with --write-only")
@@ -275,7 +275,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.probe:
-        print(json.dumps(PROBES[args.probe](args.store)))
+        extra = {"workers": args.workers} if args.probe == "workers" else {}
+        print(json.dumps(PROBES[args.probe](args.store, **extra)))
         return 0
     try:
         if args.write_only:
@@ -292,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.s3:
         from pipeline.bench_requests import requests_per_open
 
-        result["s3_requests_per_open"] = requests_per_open(out / "s3")
+        result["s3_requests_per_open"] = requests_per_open(out / "s3", SPEC)
     print(table(rows))
     if args.s3:
         print("S3 requests per open_store (fresh process; cold = empty index cache):",

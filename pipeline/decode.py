@@ -17,7 +17,7 @@ The segment ends at the end of the video stream's last frame (`VideoInfo.duratio
 which counts a longer audio track), so no slot at or after that time is ever emitted.
 
 Every way out of a `SegmentDecoder` (normal end, an exception or Ctrl-C in the consumer or in `__enter__`,
-an abandoned iterator) kills and reaps its ffmpeg; a killed extractor takes ffmpeg with it (see ffmpeg.py).
+an abandoned iterator) kills and reaps its ffmpeg; a killed extractor takes ffmpeg with it (see manifests/ffmpeg.py).
 """
 from __future__ import annotations
 
@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pipeline import ffmpeg
-from pipeline.ffmpeg import FFmpegError, VideoInfo
+from manifests import ffmpeg
+from manifests.ffmpeg import FFmpegError, VideoInfo
 
 RESIZE_MODES = ("center-crop", "squash")
 _EPS = 1e-6  # timestamps closer than this count as equal

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from manifests.ffmpeg import FFmpegError, ProbeError, VideoInfo, probe
 from pipeline import sources
 from pipeline.decode import SegmentDecoder, Stream
-from pipeline.ffmpeg import FFmpegError, ProbeError, VideoInfo, probe
 from pipeline.plan import ShardPlan, VideoWork
 from pipeline.store import ShardWriter
 

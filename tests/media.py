@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.ffmpeg import run
+from manifests.ffmpeg import run
 
 # Distinct, saturated colours: frame content during second k is PALETTE[k % len(PALETTE)].
 PALETTE = np.array(

@@ -1,4 +1,4 @@
-"""`make demo` end to end (python -m eval.demo with its defaults, seed 0, plus the Table 6 ablations): the
+"""`make demo` end to end (python -m eval.drivers.demo with its defaults, seed 0, plus the Table 6 ablations): the
 generated world, extraction with the tiny *random* encoders, training, evaluation on held-out videos against
 the baselines, pictures. Learning must be real: the trained STG head beats the annotation-only priors by clear
 margins, and its global-only / local-only ablations fall short of the full head as in the paper's Table 6."""
@@ -11,8 +11,8 @@ import json
 import numpy as np
 import pytest
 
-from eval import demo
-from pipeline.ffmpeg import probe
+from eval.drivers import compare, demo
+from manifests.ffmpeg import probe
 from tests.conftest import REPORTS
 
 pytestmark = pytest.mark.slow
@@ -71,15 +71,13 @@ def test_outputs_pictures_and_logs(run):
     assert {"world", "extract-train", "extract-test", "train-stg"} <= set(timings)
     assert np.isfinite(list(timings.values())).all()
     main = ("world", "extract-train", "extract-test", "train-stg")
-    REPORTS["make demo (python -m eval.demo --ablations)"] = (
+    REPORTS["make demo (python -m eval.drivers.demo --ablations)"] = (
         ", ".join(f"{k} {timings[k]:.0f} s" for k in main) + f"; all stages {s['seconds']:.0f} s")
 
 
 def test_compare_trains_every_head_on_the_demo_stores(run, tmp_path):
-    """`python -m eval.compare` on the stores the demo made (a short budget): one table, every head and baseline,
-    the spatial, temporal, spatio-temporal, retrieval and moment columns."""
-    from eval import compare
-
+    """`python -m eval.drivers.compare` on the stores the demo made (a short budget): one table, every method and
+    baseline, the spatial, temporal, spatio-temporal, retrieval and moment columns."""
     out, _, _, _ = run
     text = io.StringIO()
     with contextlib.redirect_stdout(text):

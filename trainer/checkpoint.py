@@ -7,7 +7,7 @@ trained head back for evaluation.
     trained.config         # the TrainConfig it was trained with;  trained.encoder_spec: the store's spec
 
 A checkpoint holds: format, step, epoch, batch (next batch of that epoch), model (head state_dict),
-optimizer, scheduler, rng (torch, cuda, numpy, python), config (dict), encoder_spec, dims, metrics.
+optimizer, scheduler, rng (torch, cuda, numpy, python), config (dict), encoder_spec, dims, world_size.
 """
 from __future__ import annotations
 
@@ -25,8 +25,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from trainer.config import ConfigError, build, load_yaml, to_dict
-from trainer.heads import build_head
+from pipeline.config import ConfigError, to_dict
+from trainer.methods import build_head, config_from_dict, load_train_yaml
 from trainer.train_config import TrainConfig
 
 FORMAT = "groundcache-trainer-checkpoint-v1"
@@ -133,14 +133,14 @@ def check_run_config(run_dir: Path, state: dict[str, Any]) -> None:
     path = run_dir / "config.yaml"
     if not path.is_file():
         return
-    ours = _flat(to_dict(load_yaml(TrainConfig, path)))
+    ours = _flat(to_dict(load_train_yaml(path)))
     try:
-        theirs = _flat(to_dict(build(TrainConfig, state["config"])))
+        theirs = _flat(to_dict(config_from_dict(state["config"])))
     except ConfigError as exc:
         raise CheckpointError(f"{state['path']}: its config does not load ({exc})") from None
     differ = [k for k in ours if not k.startswith("runtime.") and theirs.get(k) != ours[k]]
     if differ:
-        k = "head.name" if "head.name" in differ else differ[0]
+        k = "method" if "method" in differ else differ[0]
         raise CheckpointError(f"{state['path']}: not a checkpoint of this run: its {k} is {theirs.get(k)!r} but "
                               f"{path} has {ours[k]!r} ({len(differ)} setting(s) differ); move the file out of "
                               f"{run_dir / CHECKPOINT_DIR}")
@@ -171,8 +171,8 @@ def load_trained(path: str | Path, device: str | torch.device = "cpu") -> Traine
     """The trained head (eval mode, on `device`) with its config and the store spec it was trained on."""
     state = load_checkpoint(path, map_location=device)
     try:
-        config = build(TrainConfig, state["config"])
-        head = build_head(config.head, state["dims"])
+        config = config_from_dict(state["config"])
+        head = build_head(config, state["dims"])
         head.load_state_dict(state["model"])
     except (ConfigError, KeyError, RuntimeError, ValueError) as exc:
         reason = (str(exc).splitlines() or [type(exc).__name__])[0]

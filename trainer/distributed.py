@@ -71,10 +71,3 @@ def gather(x: torch.Tensor, world: World) -> torch.Tensor:
         dist.all_gather(parts, x.contiguous(), group=world.group)
         return torch.cat(parts)
     return _GatherWithGrad.apply(x, world.group)
-
-
-def all_reduce_sum(x: torch.Tensor, world: World) -> torch.Tensor:
-    if world.size > 1:
-        x = x.clone()
-        dist.all_reduce(x, group=world.group)
-    return x

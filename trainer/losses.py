@@ -14,14 +14,14 @@ import torch
 from torch.nn import functional as F
 
 
-def _wide(x: torch.Tensor) -> torch.Tensor:
+def widen(x: torch.Tensor) -> torch.Tensor:
     """At least float32 (bf16/fp16 autocast outputs are widened; float64 stays)."""
     return x if x.dtype in (torch.float32, torch.float64) else x.float()
 
 
 def pair_scores(video: torch.Tensor, text: torch.Tensor, normalize: bool, temperature: float) -> torch.Tensor:
     """<video, text> over the last axis of equally shaped embeddings (e.g. local [Bv, Bt, d] -> [Bv, Bt])."""
-    video, text = _wide(video), _wide(text)
+    video, text = widen(video), widen(text)
     if normalize:
         video, text = F.normalize(video, dim=-1), F.normalize(text, dim=-1)
     return (video * text).sum(-1) / temperature
@@ -29,7 +29,7 @@ def pair_scores(video: torch.Tensor, text: torch.Tensor, normalize: bool, temper
 
 def matrix_scores(video: torch.Tensor, text: torch.Tensor, normalize: bool, temperature: float) -> torch.Tensor:
     """[Bv, Bt] = video [Bv, d] @ text [Bt, d]^T (global embeddings)."""
-    video, text = _wide(video), _wide(text)
+    video, text = widen(video), widen(text)
     if normalize:
         video, text = F.normalize(video, dim=-1), F.normalize(text, dim=-1)
     return video @ text.T / temperature
@@ -39,7 +39,7 @@ def contrastive(scores: torch.Tensor, form: str = "symmetric", margin: float = 0
     """Loss of a square score matrix [N, N] (or a stack [G, N, N] -> [G] losses)."""
     n = scores.shape[-1]
     eye = torch.eye(n, dtype=torch.bool, device=scores.device)
-    s = _wide(scores) - margin * eye
+    s = widen(scores) - margin * eye
     diag = s.diagonal(dim1=-2, dim2=-1)                                       # [.., N]
     if form == "symmetric":
         over_videos = diag - torch.logsumexp(s, dim=-2)                       # column l: texts l vs all videos
@@ -57,7 +57,7 @@ def word_level(scores: torch.Tensor, word_mask: torch.Tensor, margin: float = 0.
     the scale independent of batch size and sentence length.)"""
     n = scores.shape[-2]
     eye = torch.eye(n, dtype=torch.bool, device=scores.device)[..., None]   # [Nv, Nt, 1]
-    s = _wide(scores) - margin * eye
+    s = widen(scores) - margin * eye
     logp = s - torch.logsumexp(s, dim=-3, keepdim=True)                       # softmax over videos
     positive = logp.diagonal(dim1=-3, dim2=-2).transpose(-1, -2)              # [.., Nt, W]
     m = word_mask.to(positive.dtype)

@@ -11,28 +11,13 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from trainer.config import save_yaml
-
-REPO = Path(__file__).resolve().parent.parent
-
-
-def git_revision(repo: Path = REPO) -> dict[str, Any]:
-    """{"sha": commit or "unknown", "dirty": uncommitted changes present}."""
-    try:
-        sha = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
-                             timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=10, check=True).stdout.strip() != ""
-        return {"sha": sha, "dirty": dirty}
-    except (OSError, subprocess.SubprocessError):
-        return {"sha": "unknown", "dirty": None}
-
+from pipeline.config import save_yaml
+from pipeline.provenance import git_revision
 
 class RunDir:
     def __init__(self, path: str | Path, enabled: bool = True):

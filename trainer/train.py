@@ -4,10 +4,12 @@
     python -m trainer.train --out RUN_DIR --resume [runtime.KEY=VALUE ...]
     torchrun --nproc_per_node=N -m trainer.train --store STORE --out RUN_DIR --preset NAME   (DDP)
 
-Presets: trainer/presets/*.yaml (paper-clip, paper-s3d, reference, comma, coot, wsra, and the small tiny,
-coot-tiny, wsra-tiny); `key=value` overrides come last (`optim.lr=3e-4 loss.local_group=16`); unknown keys are
-errors. The run directory is described in trainer.rundir. Exit codes: 0 done, 2 bad config / store / data,
-3 non-finite loss, 130 interrupted (a checkpoint of the last finished step is saved).
+Presets: each method's trainer/methods/<method>/presets/*.yaml (paper-clip, paper-s3d, reference, tiny, demo,
+comma, comma-demo, comma-tiny, coot, coot-tiny, wsra, wsra-tiny); a preset names its method, whose section
+the config holds (`stg.*`, `comma.*`, `coot.*`, `wsra.*`); `key=value` overrides come last (`optim.lr=3e-4
+stg.loss.local_group=16`); unknown keys are errors. The run directory is described in trainer.rundir. Exit
+codes: 0 done, 2 bad config / store / data, 3 non-finite loss, 130 interrupted (a checkpoint of the last
+finished step is saved).
 """
 from __future__ import annotations
 
@@ -27,15 +29,14 @@ from tqdm import tqdm
 from pipeline.store import SpecMismatchError, StoreError, open_store
 from trainer.checkpoint import (CheckpointError, checkpoint_path, load_checkpoint, prune_checkpoints, rng_state,
                                 save_checkpoint, set_rng_state, step_checkpoints)
-from trainer.config import ConfigError, load_config, load_yaml, preset_names, to_dict
-from trainer.data import DataError, EpochSampler, NarrationDataset, build_index, make_loader, to_device
+from pipeline.config import ConfigError, to_dict
+from trainer.data import DataError, EpochSampler, build_index, make_loader, to_device
 from trainer.distributed import World, init_world, shutdown
-from trainer.heads import HEADS, build_head, resolve_head_config
-from trainer.model import GroundingModel
+from trainer.methods import all_presets, build_head, get_method, load_train_config, load_train_yaml
 from trainer.optim import Schedule, build_optimizer
 from trainer.rundir import RunDir
 from trainer.summary import RunStats
-from trainer.train_config import PRESET_DIR, TrainConfig
+from trainer.train_config import TrainConfig
 
 
 class NonFiniteLossError(RuntimeError):
@@ -46,7 +47,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m trainer.train", description=__doc__.split("\n\n")[0])
     p.add_argument("--store", help="feature store (required for a new run; --resume defaults to the run's)")
     p.add_argument("--out", required=True, help="run directory")
-    p.add_argument("--preset", default="paper-clip", help=f"one of {preset_names(PRESET_DIR)} or a .yaml file")
+    p.add_argument("--preset", default="paper-clip", help=f"one of {all_presets()} or a .yaml file")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its newest checkpoint")
     p.add_argument("--stop-after", type=int, default=0, help="stop after this many steps of this invocation "
                    "(a checkpoint is saved; --resume continues)")
@@ -62,13 +63,13 @@ def resolve(args: argparse.Namespace) -> tuple[TrainConfig, str, dict | None]:
             raise ConfigError(f"{out} already holds a run with checkpoints: pass --resume or another --out")
         if not args.store:
             raise ConfigError("--store is required for a new run")
-        return load_config(TrainConfig, args.preset, args.overrides, PRESET_DIR), args.store, None
+        return load_train_config(args.preset, args.overrides), args.store, None
     if not (out / "config.yaml").is_file():
         raise ConfigError(f"{out}: no config.yaml, nothing to resume")
     bad = [o for o in args.overrides if not o.startswith("runtime.")]
     if bad:
         raise ConfigError(f"--resume keeps the run's config; only runtime.* overrides are allowed, got {bad}")
-    cfg = load_yaml(TrainConfig, out / "config.yaml", args.overrides)
+    cfg = load_train_yaml(out / "config.yaml", args.overrides)
     return cfg, args.store or recorded_store(out), load_checkpoint(out)
 
 
@@ -126,18 +127,15 @@ class Trainer:
         self.dims = {k: int(v) for k, v in self.spec["dims"].items()}
         index = build_index(store, cfg.data)
         self.sampler = EpochSampler(index, cfg.data, cfg.seed, world.rank, world.size)
-        entry = HEADS[resolve_head_config(cfg.head).name]
-        self.dataset = (entry.dataset or NarrationDataset)(store_root, index, cfg.data)
+        method = get_method(cfg.method)
+        self.dataset = method.dataset(store_root, index, cfg)
         self.n_videos, self.n_narrations = len(index.videos), len(index)
         seed_everything(cfg.seed)  # the same initial weights on every rank and in single-process runs
-        self.head = build_head(cfg.head, self.dims).to(device)
-        model = (entry.model or GroundingModel)(self.head, cfg, world).to(device)
-        unused = getattr(model, "unused_parameters", None)
-        if unused is None:
-            unused = min(cfg.loss.global_weight, cfg.loss.local_weight) <= 0 or (cfg.head.word_values and
-                                                                                 cfg.loss.word_weight <= 0)
+        self.head = build_head(cfg, self.dims).to(device)
+        model = method.step(self.head, cfg, world).to(device)
         self.model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
-                                             find_unused_parameters=unused) if world.size > 1 else model
+                                             find_unused_parameters=model.unused_parameters) \
+            if world.size > 1 else model
         self.optimizer = build_optimizer(self.model.parameters(), cfg.optim)
         self.total_steps = cfg.optim.max_steps or cfg.optim.epochs * self.sampler.steps_per_epoch
         self.schedule = Schedule(self.optimizer, cfg.optim, self.total_steps)
@@ -182,8 +180,7 @@ class Trainer:
             values = {k: float(v.detach()) for k, v in terms.items()}
             raise NonFiniteLossError(
                 f"step {self.step + 1}: the loss is not finite ({values}) at lr {self.schedule.lr():.3g}. "
-                f"The run stops; its last checkpoint is kept. Try a lower optim.lr, optim.clip_grad > 0 or "
-                f"loss.normalize=true.")
+                f"The run stops; its last checkpoint is kept. Try a lower optim.lr or optim.clip_grad > 0.")
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.cfg.optim.clip_grad > 0:

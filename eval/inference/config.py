@@ -1,6 +1,6 @@
 """The inference config (`python -m eval.infer`, `python -m eval.run`, `python -m eval.baselines global-sim`).
 
-One frozen dataclass tree read with trainer.config's mechanism: defaults <- a preset of `presets/` (`paper`,
+One frozen dataclass tree read with pipeline.config's mechanism: defaults <- a preset of `presets/` (`paper`,
 `reference`; chosen by --protocol unless --preset is given) <- `key=value` overrides, unknown keys are errors.
 Every threshold and choice of the inference is a field here; eval/README.md explains each.
 """
@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from trainer.config import above, finite, load_config
+from pipeline.config import above, finite, load_config
 
 PRESET_DIR = Path(__file__).resolve().parent / "presets"
 
@@ -19,6 +19,9 @@ PRESET_DIR = Path(__file__).resolve().parent / "presets"
 class TextConfig:
     template: str = "{}"            # query text = template.format(label), e.g. "a video of {}"
     underscores: bool = True        # "beat_egg" -> "beat egg" before encoding (the published loaders' replace)
+    source: Literal["encoder", "store"] = "encoder"  # encoder: the store's text encoder rebuilt and run on the
+                                    # query texts; store: the features extraction stored for a caption of the
+                                    # video with exactly that text (no weights needed at evaluation)
 
     def __post_init__(self) -> None:
         if "{}" not in self.template:
@@ -60,6 +63,21 @@ class TemporalConfig:
 
 
 @dataclass(frozen=True)
+class MomentsConfig:
+    """Moment proposals from snippet attention (WSRA Sec. 4.2 on Charades-STA): sliding windows."""
+    lengths: tuple[float, ...] = (0.2, 0.3, 0.4, 0.5)  # window lengths (the paper: 20-50 % of the video)
+    relative: bool = True           # lengths are fractions of the video (else seconds)
+    overlap: float = 0.8            # of consecutive windows of one length (the paper: 80 %)
+    score: Literal["mean", "sum"] = "mean"  # a window's score: mean or sum of the attention over its snippets
+    top: int = 5                    # proposals written per query (R@5 needs 5)
+    nms: float = 1.0                # greedy suppression IoU (1.0: off; the paper describes none)
+
+    def __post_init__(self) -> None:
+        if not self.lengths or min(self.lengths) <= 0 or not 0 <= self.overlap < 1 or self.top < 1:
+            raise ValueError("need lengths > 0, 0 <= overlap < 1 and top >= 1")
+
+
+@dataclass(frozen=True)
 class InferConfig:
     fps: float = 1.0                # read store segments extracted at this rate (evaluation sets: 1 fps)
     device: str = "auto"            # auto: cuda when available, else cpu
@@ -67,9 +85,13 @@ class InferConfig:
     text: TextConfig = field(default_factory=TextConfig)
     spatial: SpatialConfig = field(default_factory=SpatialConfig)
     temporal: TemporalConfig = field(default_factory=TemporalConfig)
+    moments: MomentsConfig = field(default_factory=MomentsConfig)
+    batch_videos: int = 16          # retrieval: videos per forward pass
 
     def __post_init__(self) -> None:
         above("", 0, fps=self.fps)
+        if self.batch_videos < 1:
+            raise ValueError("batch_videos must be >= 1")
 
 
 def load_infer_config(protocol: str = "paper", preset: str | None = None,

@@ -1,7 +1,7 @@
 """A video's stored features as inference reads them: rows (1-fps CLIP frames, or S3D windows) and where each
 whole second of the video lies among them.
 
-Second s is the frame at t = s (eval/predictions.py). A CLIP row is the frame at its time, so second s is the
+Second s is the frame at t = s (eval/predictions/format.py). A CLIP row is the frame at its time, so second s is the
 row at t = s. An S3D row is a window of `window` frames at the encoder's rate whose grid has T' = window / 8
 temporal cells; second s is the window containing t = s among its real frames (`valid`) and the cell covering
 t = s, so a per-cell map becomes a per-second map by taking the cell that covers the second.

@@ -1,38 +1,45 @@
-"""Inference per scorer task: a session (store + method) and the benchmark's annotation files -> the groups
-of a predictions file, exactly those the scorer asks for (the scorers' own query plans and video lists).
+"""Inference per scorer task: a session (store + method adapter) and the benchmark's annotation files -> the
+groups of a predictions file, exactly those the scorer asks for (the scorers' own query plans and video lists).
 
 - gyt-spatial, youcook: one `/spatial` group per query of `query_plan`: heatmaps of the query text over the
   query's seconds (eval.inference.spatial).
 - gyt: per video of the segments file, `/temporal` scores over its vid2step.json pool (eval.inference.temporal)
-  and one `/spatial` tube per maximal run of a predicted action label, localising that label.
+  and, from a grounding adapter, one `/spatial` tube per maximal run of a predicted action label.
 - mining: per .srt video, `/temporal` log-probabilities over its transcript labels and background.
-A video without features (or too few seconds) fails the run under `missing="fail"`; under "miss" its groups
-are left out and listed (`missing`), and the scorer's `--missing miss` scores them as misses.
+- retrieval, moments: the benchmark's timed queries (eval.inference.retrieval, eval.inference.moments).
+Per-second scores come from a grounding adapter's similarities (mapped, `temporal.mapping`) or from a snippet
+adapter's scores (eval.inference.temporal.snippet_scores). A video without features (or too few seconds) fails
+the run under `missing="fail"`; under "miss" its groups are left out and listed (`missing`), and the scorer's
+`--missing miss` scores them as misses.
 """
 from __future__ import annotations
 
 import math
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from eval.inference.config import query_text
-from eval.inference.context import Session
 from eval.inference.errors import InferenceError
 from eval.inference.features import MissingFeatures, VideoFeatures, load_video
+from eval.inference.moments import infer_moments
+from eval.inference.output import Output, progress
+from eval.inference.retrieval import infer_retrieval
+from eval.inference.session import Session
 from eval.inference.spatial import SpanRequest, span_heatmaps
-from eval.inference.temporal import action_labels, label_runs, log_probabilities, map_similarity, pool_scores
-from eval.predictions import BACKGROUND, PredictionsMeta, PredictionsWriter
+from eval.inference.temporal import (
+    action_labels, label_runs, log_probabilities, map_similarity, pool_scores, snippet_scores,
+)
+from eval.predictions import BACKGROUND, PredictionsMeta
 from eval.scorers import gyt, gyt_spatial, mining, youcook
 from eval.scorers.common import resolve_file
 from eval.scorers.spatial import SpatialQuery
+from eval.scorers.timed_queries import BENCHMARKS
+from eval.tasks import SPATIAL_TASKS, TASKS
 from manifests.benchmarks.gyt import load_vid2step
-
-TASKS = ("gyt", "gyt-spatial", "youcook", "mining")
 
 
 @dataclass(frozen=True)
@@ -43,20 +50,7 @@ class Benchmark:
     boxes: str | None = None        # gyt, gyt-spatial, youcook: annotation file overrides (scorer defaults)
     segments: str | None = None
     pools: str = "vid2step.json"    # gyt: each video's label pool
-
-
-@dataclass
-class Output:
-    """Everything a predictions file will hold (written at the end, so its metadata can list the misses)."""
-    spatial: list[tuple] = field(default_factory=list)    # add_spatial arguments
-    temporal: list[tuple] = field(default_factory=list)   # add_temporal arguments
-    missing: dict[str, str] = field(default_factory=dict)  # video or video/segment -> reason
-    counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    files: dict = field(default_factory=dict)
-
-
-def _videos(session: Session, ids: list[str], desc: str):
-    return tqdm(ids, desc=desc, unit="video", disable=not session.cfg.progress, leave=False)
+    benchmark: str | None = None    # retrieval, moments: whose timed queries (gyt, youcook2, mining)
 
 
 def _load(session: Session, vid: str, need_seconds: int = 0) -> VideoFeatures:
@@ -78,9 +72,6 @@ def spatial_plan(bench: Benchmark) -> tuple[list[SpatialQuery], dict]:
     return [q for q, _ in plan], info
 
 
-SPATIAL_TASKS = ("gyt", "gyt-spatial", "youcook")
-
-
 def infer_spatial(session: Session, bench: Benchmark) -> Output:
     queries, files = spatial_plan(bench)
     out = Output(files=files)
@@ -89,12 +80,12 @@ def infer_spatial(session: Session, bench: Benchmark) -> Output:
         by_video[q.video_id].append(q)
     texts_list = list(dict.fromkeys(query_text(q.query, session.cfg.text) for q in queries))
     index = {t: i for i, t in enumerate(texts_list)}
-    texts = session.texts(texts_list) if texts_list else None
     present = session.check_present(list(by_video), out.missing)
+    texts = session.texts(texts_list, present) if texts_list else None
     for vid in set(by_video) - set(present):  # spatial misses are per query, as the scorer counts them
         reason = out.missing.pop(vid)
         out.missing.update({f"{vid}/{q.segment_id}": reason for q in by_video[vid]})
-    for vid in _videos(session, present, bench.task):
+    for vid in progress(session, present, bench.task):
         video = _load(session, vid)
         ready = []
         for q in by_video[vid]:
@@ -104,7 +95,7 @@ def infer_spatial(session: Session, bench: Benchmark) -> Output:
             except MissingFeatures as exc:
                 session.miss(out.missing, [f"{vid}/{q.segment_id}"], exc)
         requests = [SpanRequest(q.start, q.end, index[query_text(q.query, session.cfg.text)], True) for q in ready]
-        maps = span_heatmaps(session.grounder, video, requests, texts, session.cfg.spatial, session.black,
+        maps = span_heatmaps(session.model, video, requests, texts, session.cfg.spatial, session.black,
                              session.device) if requests else []
         for q, (heat, padding) in zip(ready, maps):
             out.spatial.append((vid, q.segment_id, q.start, q.end, q.query, heat, padding))
@@ -119,14 +110,18 @@ def video_scores(session: Session, video: VideoFeatures, pool: list[str], out: O
     """/temporal scores [seconds, len(pool)] of a whole video (background column = the threshold); empty
     seconds (all-zero rows) are counted in `out`."""
     actions = action_labels(pool)
-    texts = session.texts([query_text(a, session.cfg.text) for a in actions])
+    texts = session.texts([query_text(a, session.cfg.text) for a in actions], [video.video_id])
+    cfg, model = session.cfg.temporal, session.model
+    if model.kind == "snippets":
+        starts, _, feats = model.snippets(video.times, video.global_)
+        phi, _ = model.scores(feats, texts)
+        return pool_scores(snippet_scores(phi, starts, model.snippet_s), pool, cfg.threshold)
     rows, _ = video.locate(np.arange(video.covered_seconds()))
-    sim = session.grounder.similarity(video, texts)[rows]
-    cfg = session.cfg.temporal
+    sim = model.similarity(video, texts)[rows]
     empty = video.empty()[rows]
     if out is not None and empty.any():  # reported, not silent: such a second is background
         out.counts["empty_seconds"] += int(empty.sum())
-    return pool_scores(map_similarity(sim, cfg, session.grounder.similarity_kind, empty), pool, cfg.threshold)
+    return pool_scores(map_similarity(sim, cfg, model.similarity_kind, empty), pool, cfg.threshold)
 
 
 def _tubes(session: Session, video: VideoFeatures, pool: list[str], scores: np.ndarray, out: Output) -> None:
@@ -134,9 +129,9 @@ def _tubes(session: Session, video: VideoFeatures, pool: list[str], scores: np.n
     if not runs:
         return
     labels = list(dict.fromkeys(label for label, _, _ in runs))
-    texts = session.texts([query_text(label, session.cfg.text) for label in labels])
+    texts = session.texts([query_text(label, session.cfg.text) for label in labels], [video.video_id])
     requests = [SpanRequest(a, b, labels.index(label), False) for label, a, b in runs]
-    maps = span_heatmaps(session.grounder, video, requests, texts, session.cfg.spatial, session.black,
+    maps = span_heatmaps(session.model, video, requests, texts, session.cfg.spatial, session.black,
                          session.device)
     for i, ((label, a, b), (heat, _)) in enumerate(zip(runs, maps)):
         out.spatial.append((video.video_id, str(i), a, b, label, heat, None))
@@ -154,7 +149,7 @@ def infer_gyt(session: Session, bench: Benchmark) -> Output:
         raise InferenceError(f"{pools_path} gives no label pool for {len(without)} video(s) of "
                              f"{files['segments_file']}: {without[:10]}")
     out = Output(files={**files, "pools_file": str(pools_path)})
-    for vid in _videos(session, session.check_present(list(truths), out.missing), bench.task):
+    for vid in progress(session, session.check_present(list(truths), out.missing), bench.task):
         frames = truths[vid].frame_seconds
         try:
             video = _load(session, vid, int(frames.max()) + 1 if len(frames) else 0)
@@ -163,7 +158,8 @@ def infer_gyt(session: Session, bench: Benchmark) -> Output:
             continue
         scores = video_scores(session, video, pools[vid], out)
         out.temporal.append((vid, pools[vid], scores))
-        _tubes(session, video, pools[vid], scores, out)
+        if session.model.kind == "grounding":  # a snippet adapter draws no heatmaps: no tubes
+            _tubes(session, video, pools[vid], scores, out)
         out.counts["seconds"] += len(scores)
     out.counts["videos"] = len(truths)
     return out
@@ -174,7 +170,7 @@ def infer_mining(session: Session, bench: Benchmark) -> Output:
     folder = mining.annotation_dir(cfg)
     videos = mining.load_srt_dir(folder)
     out = Output(files={"annotations": str(folder)})
-    for vid in _videos(session, session.check_present(list(videos), out.missing), bench.task):
+    for vid in progress(session, session.check_present(list(videos), out.missing), bench.task):
         segments = videos[vid]
         need = max((math.ceil(s.end - 0.5) for s in segments), default=0)  # the scorer's middle-of-second rule
         try:
@@ -190,14 +186,24 @@ def infer_mining(session: Session, bench: Benchmark) -> Output:
     return out
 
 
-RUNNERS = {"gyt": infer_gyt, "gyt-spatial": infer_spatial, "youcook": infer_spatial, "mining": infer_mining}
+def _timed_queries(runner):
+    def run(session: Session, bench: Benchmark) -> Output:
+        if bench.benchmark not in BENCHMARKS:
+            raise InferenceError(f"{bench.task} needs --benchmark, one of {BENCHMARKS}: whose timed queries")
+        return runner(session, bench.benchmark, bench.benchmark_dir)
+    return run
+
+
+RUNNERS = {"gyt": infer_gyt, "gyt-spatial": infer_spatial, "youcook": infer_spatial, "mining": infer_mining,
+           "retrieval": _timed_queries(infer_retrieval), "moments": _timed_queries(infer_moments)}
+assert set(RUNNERS) == set(TASKS)
 
 
 def check_whole_frames(session: Session, task: str) -> None:
     """Heatmaps are spread over the whole frame by the scorers: features of a centre crop would land beside
     the objects in any non-square video, so spatial tasks need whole (squashed) frames."""
     resize = session.store.encoders[session.encoder]["preprocessing"].get("resize")
-    if task in SPATIAL_TASKS and resize != "squash":
+    if task in SPATIAL_TASKS and session.model.kind == "grounding" and resize != "squash":
         raise InferenceError(
             f"{session.store.root}: {session.encoder} features were extracted with --resize {resize}: their grid "
             f"covers only part of a non-square frame, but {task} heatmaps are scored over the whole frame. "
@@ -208,22 +214,20 @@ def run_inference(session: Session, bench: Benchmark, out_path: Path, metadata: 
     """Infer `bench.task` and write the predictions file; returns the summary (counts, misses, timings)."""
     if bench.task not in RUNNERS:
         raise InferenceError(f"unknown task {bench.task!r} (one of {TASKS})")
+    if bench.task not in session.tasks:
+        raise InferenceError(f"{session.info.get('method', session.model.method)} answers the tasks "
+                             f"{list(session.tasks)}, not {bench.task!r}")
     check_whole_frames(session, bench.task)
     t0 = time.perf_counter()
     out = RUNNERS[bench.task](session, bench)
     elapsed = time.perf_counter() - t0
-    summary = {"task": bench.task, "protocol": bench.protocol, "method": session.grounder.method,
+    summary = {"task": bench.task, "protocol": bench.protocol, "method": session.model.method,
                "predictions": str(out_path), **dict(out.counts), "missing": dict(out.missing),
                "missing_videos": sorted({item.split("/")[0] for item in out.missing}),
                "missing_policy": session.missing_policy, "seconds_elapsed": round(elapsed, 3),
                "benchmark_files": out.files}
-    meta = PredictionsMeta(bench.task, session.grounder.method, bench.protocol,
+    meta = PredictionsMeta(bench.task, session.model.method, bench.protocol,
                            {**metadata, **session.info, "inference": {k: v for k, v in summary.items()
                                                                      if k != "predictions"}})
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    with PredictionsWriter(out_path, meta) as writer:
-        for args in out.temporal:
-            writer.add_temporal(*args)
-        for args in out.spatial:
-            writer.add_spatial(*args)
+    out.write(out_path, meta)
     return summary

@@ -1,6 +1,6 @@
 """Per-second label scores from similarities, the background rule, and the runs that become GYT tubes.
 
-A video's similarity matrix S [seconds, actions] (the grounder's: cosine of normalised global embeddings, or
+A video's similarity matrix S [seconds, actions] (a grounding adapter's: cosine of normalised global embeddings, or
 CoMMA's local dot product) is mapped to scores (`temporal.mapping`):
 - `raw`: S itself: the threshold compares with the cosine (the paper's words, "normalize the global feature
   ... threshold 0.5", read literally);
@@ -61,6 +61,19 @@ def smooth(scores: np.ndarray, window: int) -> np.ndarray:
     padded = np.concatenate([np.repeat(scores[:1], half, 0), scores, np.repeat(scores[-1:], half, 0)])
     sums = np.cumsum(np.concatenate([np.zeros((1, scores.shape[1])), padded]), axis=0)
     return (sums[window:] - sums[:-window]) / window
+
+
+def snippet_scores(phi: np.ndarray, starts: np.ndarray, snippet_s: float) -> np.ndarray:
+    """A snippet adapter's per-second action scores [n_seconds, L] from its snippet scores phi [L, n] of snippets
+    starting at `starts`: row s = the snippet holding second s (1-s snippets at 1 fps: second s itself), used as
+    they are (WSRA's phi is the score its referring attention normalises); a second in no snippet scores 0."""
+    n_seconds = int(np.ceil(starts[-1] + snippet_s - 1e-9)) if len(starts) else 0
+    out = np.zeros((n_seconds, phi.shape[0]), np.float32)
+    second = np.arange(n_seconds)
+    which = np.searchsorted(starts, second, side="right") - 1
+    inside = (which >= 0) & (second < starts[which.clip(0)] + snippet_s - 1e-9)
+    out[inside] = phi[:, which[inside]].T
+    return out
 
 
 def pool_scores(action_scores: np.ndarray, pool: list[str], threshold: float) -> np.ndarray:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -46,7 +46,7 @@ THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5)
 
 @dataclass(frozen=True)
 class GytConfig:
-    benchmark_dir: Path
+    benchmark_dir: str  # a path (a str, so that pipeline.config can set it)
     protocol: str = "paper"
     boxes: str = "box_anno.json"
     segments: str = "ground_seg_3to20.json"
@@ -54,7 +54,7 @@ class GytConfig:
     frame_size: tuple[int, int] | None = None
     missing: str = "fail"
     mask_threshold: float | None = None
-    mask_normalise: str | None = None
+    mask_normalise: Literal["max", "none", None] = None  # None: per protocol
     tube_iou: str = "voxel"  # "voxel" | "act"
     pools: str | None = "vid2step.json"  # each video's label pool; None: labels are not checked against it
 

@@ -17,6 +17,7 @@ Frame sizes default to id2wh_new.json (640x480, one video 480x640); `frame_size`
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 from pathlib import Path
 
 from eval.predictions import Predictions
@@ -34,7 +35,7 @@ DEFAULT_SIZES = "id2wh_new.json"
 
 @dataclass(frozen=True)
 class GytSpatialConfig:
-    benchmark_dir: Path
+    benchmark_dir: str  # a path (a str, so that pipeline.config can set it)
     protocol: str = "paper"
     boxes: str | None = None  # default per protocol (DEFAULT_FILES)
     segments: str | None = None  # a segments file or "from-boxes"; default per protocol
@@ -42,7 +43,7 @@ class GytSpatialConfig:
     frame_size: tuple[int, int] | None = None  # one (W, H) for every video, overrides `sizes`
     missing: str = "fail"
     mask_threshold: float | None = None
-    mask_normalise: str | None = None  # "max" | "none"; default per protocol
+    mask_normalise: Literal["max", "none", None] = None  # None: per protocol
 
 
 Plan = list[tuple[SpatialQuery, list[tuple[int, tuple]]]]  # queries with their annotated (second, box) frames

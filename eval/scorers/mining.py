@@ -47,7 +47,7 @@ SUBDIR = "miningyoutube"
 
 @dataclass(frozen=True)
 class MiningConfig:
-    benchmark_dir: Path
+    benchmark_dir: str  # a path (a str, so that pipeline.config can set it)
     protocol: str = "paper"
     annotations: str = "annotations"  # directory of <video_id>.srt
     lengths: str = "weakYouTube_length.txt"

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -23,7 +22,7 @@ from eval.scorers.timed_queries import load_timed_queries
 
 @dataclass(frozen=True)
 class MomentsConfig:
-    benchmark_dir: Path
+    benchmark_dir: str                        # a path (a str, so that pipeline.config can set it)
     benchmark: str = "gyt"                    # gyt | youcook2 | mining (eval.scorers.timed_queries)
     annotations: str | None = None            # the benchmark's segments file / .srt directory (default: its own)
     subset: str = "validation"                # youcook2 subset

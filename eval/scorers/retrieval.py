@@ -13,20 +13,18 @@ applies).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from eval.metrics.retrieval import ranks, summarise
-from eval.predictions import Predictions
-from eval.predictions_ranked import RetrievalPrediction
+from eval.predictions import Predictions, RetrievalPrediction
 from eval.scorers.common import MissingPredictionsError, ScoreError, check_missing_policy, warn_unscored
 from eval.scorers.timed_queries import load_timed_queries
 
 
 @dataclass(frozen=True)
 class RetrievalConfig:
-    benchmark_dir: Path | None = None
+    benchmark_dir: str | None = None          # a path (a str, so that pipeline.config can set it)
     benchmark: str | None = None              # gyt | youcook2 | mining; None: the file's own ids are the items
     annotations: str | None = None
     subset: str = "validation"

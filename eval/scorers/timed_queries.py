@@ -7,8 +7,9 @@ with the annotation's own id, its text and its time span as a continuous interva
   segment [s, e] -> [s, e); query id = the segment id; text = its sentence.
 - mining: `annotations/<video>.srt` (miningyoutube/); block i (0-based) -> [start, end); query id = i; text = the
   label as written.
-The same ids are those the manifest builders give the captions ("<video>:step:<id>", "<video>:label:<i>"), so
-inference reading queries from the store and a scorer reading these files agree.
+Inference (`eval.infer retrieval|moments`) reads these same queries; the manifest builders end the captions'
+ids with the same ids ("<video>:step:<id>", "<video>:label:<i>"), so text.source=store finds each query's own
+stored caption.
 """
 from __future__ import annotations
 

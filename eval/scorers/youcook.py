@@ -16,7 +16,7 @@ the last frame of each segment on a padded/stale heatmap.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -37,7 +37,7 @@ REFERENCE_CLAMP = (640, 360)
 
 @dataclass(frozen=True)
 class YouCookConfig:
-    benchmark_dir: Path
+    benchmark_dir: str  # a path (a str, so that pipeline.config can set it)
     protocol: str = "paper"
     segments: str = "final_dataset_segments.pkl"
     boxes: str = "final_dataset_annotations.pkl"
@@ -46,7 +46,7 @@ class YouCookConfig:
     frame_size: tuple[int, int] | None = None
     missing: str = "fail"
     mask_threshold: float | None = None
-    mask_normalise: str | None = None
+    mask_normalise: Literal["max", "none", None] = None  # None: per protocol
 
 
 def query_plan(cfg: YouCookConfig) -> tuple[list[tuple[SpatialQuery, list[tuple[int, tuple]]]], dict]:

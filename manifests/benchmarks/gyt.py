@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from manifests.benchmarks._common import (
+from manifests.benchmarks.common import (
     as_box, as_dict, as_int, as_list, as_number, as_optional_number, as_second_key, as_str, get, read_json,
 )
 from manifests.errors import AnnotationError

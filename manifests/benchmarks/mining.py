@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from manifests.benchmarks._common import read_lines, unique_stems
+from manifests.benchmarks.common import read_lines, unique_stems
 from manifests.errors import AnnotationError
 
 _TIME = r"(\d+):(\d{2}):(\d{2})[,.](\d{3})"

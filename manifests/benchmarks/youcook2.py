@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from manifests.benchmarks._common import as_dict, as_int, as_list, as_number, as_str, get, read_json
+from manifests.benchmarks.common import as_dict, as_int, as_list, as_number, as_str, get, read_json
 from manifests.errors import AnnotationError
 
 

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Sequence
 
 from manifests.errors import AnnotationError, ManifestError
-from manifests.synth.config import WorldConfig, parse_range, parse_size
+from manifests.ffmpeg import FFmpegError
 from manifests.segments import WindowSpec
+from manifests.synth.config import WorldConfig, parse_range, parse_size
 from manifests.synth.generate import generate
-from pipeline.ffmpeg import FFmpegError
 
 D = WorldConfig()
 

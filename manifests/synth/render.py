@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
+from manifests.ffmpeg import run
 from manifests.synth.geometry import Sprite, hand_sprite, object_sprite
 from manifests.synth.world import VideoSpec
-from pipeline.ffmpeg import run
 
 BAND_SHADE = 0.55  # the stripe's brightness relative to the object's colour
 SHADOW_OFFSET = 0.2  # how far a lifted object's shadow falls, in object radii

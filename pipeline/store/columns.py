@@ -3,12 +3,13 @@
 A numeric column is one file of little-endian values (`TABLE.COL.bin`); a string column is two, int64 offsets
 (`.off.bin`, n + 1 values) and UTF-8 bytes (`.str.bin`). Lengths, dtypes, byte sizes and CRC-32C of every file
 are kept in the run's meta, so a truncated file is refused before it is mapped. Local columns are
-`np.memmap`s: opening costs no reads, and every process (DataLoader workers included) shares the page cache.
+memory maps: opening costs no reads, and every process (DataLoader workers included) shares the page cache.
 Remote columns are fetched by byte range, or downloaded once into a local cache (`full`) and mapped there.
 """
 from __future__ import annotations
 
 import hashlib
+import mmap
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,7 +120,8 @@ class MemColumns:
     def get(self, key: str, lo: int | None = None, hi: int | None = None) -> np.ndarray:
         return self.columns[key][lo:hi]
 
-    full = get
+    def full(self, key: str, scan: bool = False) -> np.ndarray:
+        return self.columns[key]
 
     def strings(self, key: str, lo: int | None = None, hi: int | None = None) -> np.ndarray:
         return self.columns[key][lo:hi]
@@ -166,11 +168,15 @@ class FileColumns:
         raw = self.fs.read_range(f"{self.dir}/{key}.bin", lo * row, hi * row) if hi > lo else b""
         return np.frombuffer(raw, dtype).reshape(hi - lo, *c["shape"])
 
-    def full(self, key: str) -> np.ndarray:
-        if self.cols[key]["kind"] == "str":
+    def full(self, key: str, scan: bool = False) -> np.ndarray:
+        """A whole numeric column, mapped; `scan`: for one pass in order (a mapping of its own, with readahead)."""
+        c = self.cols[key]
+        if c["kind"] == "str":
             raise TypeError(f"{key} is a string column")
-        if not self.fs.local:
-            self._download(f"{key}.bin")
+        path = self.fs.path(f"{self.dir}/{key}.bin") if self.fs.local else str(self._download(f"{key}.bin"))
+        if scan and self.files[f"{key}.bin"]["bytes"]:
+            flat = _map(path, c["dtype"], mmap.MADV_SEQUENTIAL if hasattr(mmap, "MADV_SEQUENTIAL") else None)
+            return flat.reshape(-1, *c["shape"]) if c["shape"] else flat
         return self._map(key)
 
     def strings(self, key: str, lo: int | None = None, hi: int | None = None) -> np.ndarray:
@@ -220,7 +226,8 @@ class FileColumns:
         if key not in self.maps:
             path = self.fs.path(f"{self.dir}/{name}") if self.fs.local else str(self._download(name))
             size = self.files[name]["bytes"]
-            self.maps[key] = np.memmap(path, dtype, "r") if size else np.zeros(0, dtype)
+            random = mmap.MADV_RANDOM if hasattr(mmap, "MADV_RANDOM") else None
+            self.maps[key] = _map(path, dtype, random) if size else np.zeros(0, dtype)
         return self.maps[key]
 
     def _cached(self, name: str) -> bool:
@@ -241,6 +248,17 @@ class FileColumns:
         tmp.write_bytes(data)
         os.replace(tmp, target)
         return target
+
+
+def _map(path: str, dtype, advice: int | None) -> np.ndarray:
+    """A read-only mapping. Lookups map with MADV_RANDOM: without readahead a lookup maps the pages it touches
+    rather than a window around them (1,000 random videos would otherwise map ~1 GB of index); a scan in order
+    maps with MADV_SEQUENTIAL."""
+    with open(path, "rb") as f:
+        mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    if advice is not None and hasattr(mapped, "madvise"):
+        mapped.madvise(advice)
+    return np.frombuffer(mapped, dtype)
 
 
 def default_cache() -> str:

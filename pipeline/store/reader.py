@@ -128,7 +128,7 @@ class FeatureStore:
         """Whole columns of `table` (segments, captions) per index run, for vectorised passes (the trainer)."""
         out = []
         for run, live in self.index.live():
-            cols = {c: run.cols.full(f"{table}.{c}") for c in columns}
+            cols = {c: run.cols.full(f"{table}.{c}", scan=True) for c in columns}
             off = run.cols.full(f"videos.{ {'segments': 'seg', 'captions': 'cap'}[table] }_off")
             out.append(TablePart(run.ids, live, off, cols, run.kinds, run.encoders))
         return out

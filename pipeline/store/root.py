@@ -25,15 +25,16 @@ def normalise(spec: dict) -> dict:
     return json.loads(json.dumps(spec, sort_keys=True))
 
 
-def spec_differences(have: dict, want: dict, prefix: str = "") -> list[str]:
-    """Human-readable differences for the keys `want` names (nested dicts compared key by key)."""
-    out = []
+def spec_differences(have: dict, want: dict, prefix: str = "", whole: bool = False) -> list[str]:
+    """Human-readable differences for the keys `want` names (nested dicts compared key by key); `whole`: `want`
+    is a complete spec, so a key only the store has (an int8 grid_dtype against the float16 default) differs too."""
+    out = [f"{prefix}{key}: store has {have[key]!r}, this run has none" for key in have if whole and key not in want]
     for key, value in want.items():
         name = f"{prefix}{key}"
         if key not in have:
             out.append(f"{name}: store has none, wanted {value!r}")
         elif isinstance(value, dict) and isinstance(have[key], dict):
-            out.extend(spec_differences(have[key], value, name + "."))
+            out.extend(spec_differences(have[key], value, name + ".", whole))
         elif have[key] != value:
             out.append(f"{name}: store has {have[key]!r}, wanted {value!r}")
     return out
@@ -67,14 +68,14 @@ def read_root_attrs(root: str | StoreFS) -> dict | None:
     return attrs
 
 
-def check_specs(root: str, have: dict[str, dict], want: dict[str, dict]) -> None:
-    """Raise SpecMismatchError naming both sides when `want` (possibly partial specs) disagrees."""
+def check_specs(root: str, have: dict[str, dict], want: dict[str, dict], whole: bool = False) -> None:
+    """Raise SpecMismatchError naming both sides when `want` (partial specs, or `whole` ones) disagrees."""
     problems = []
     for enc, spec in want.items():
         if enc not in have:
             problems.append(f"encoder {enc!r}: not in the store (it has {sorted(have)})")
         else:
-            problems += [f"{enc}.{d}" for d in spec_differences(have[enc], normalise(spec))]
+            problems += [f"{enc}.{d}" for d in spec_differences(have[enc], normalise(spec), whole=whole)]
     if problems:
         raise SpecMismatchError(f"{root}: encoder settings differ from what was asked for:\n  "
                                 + "\n  ".join(problems))
@@ -108,7 +109,7 @@ def init_store(root: str, specs: dict[str, dict]) -> dict:
     if set(attrs["encoders"]) != set(specs):
         raise SpecMismatchError(f"{root}: the store holds encoders {sorted(attrs['encoders'])}, this run "
                                 f"asks for {sorted(specs)}; use another store for a different encoder set")
-    check_specs(root, attrs["encoders"], specs)
+    check_specs(root, attrs["encoders"], specs, whole=True)
     return attrs
 
 

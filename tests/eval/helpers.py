@@ -4,6 +4,7 @@ import json
 import numpy as np
 
 from eval import baselines, score
+from eval.predictions import PredictionsMeta, PredictionsWriter, read_predictions
 from eval.metrics.heatmaps import first_argmax, upsample
 
 
@@ -41,3 +42,12 @@ class CellPoints:
         heatmap = np.zeros((7, 7), np.float32)
         heatmap[inside[0] // 7, inside[0] % 7] = 1.0
         return heatmap
+
+
+def mining_file(path, per_video):
+    with PredictionsWriter(path, PredictionsMeta("mining", "test")) as w:
+        for vid, (labels, pool) in per_video.items():
+            scores = np.zeros((len(labels), len(pool)), np.float32)
+            scores[np.arange(len(labels)), [pool.index(label) for label in labels]] = 50.0
+            w.add_temporal(vid, pool, scores)
+    return read_predictions(path)

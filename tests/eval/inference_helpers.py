@@ -2,6 +2,7 @@
 head saved as a training run, and the inference command lines in-process."""
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -11,9 +12,8 @@ import torch
 from eval import baselines, infer, run
 from pipeline.store import ShardWriter, consolidate, init_store
 from trainer.checkpoint import checkpoint_path, save_checkpoint
-from trainer.config import to_dict
-from trainer.heads import build_head
-from trainer.train_config import HeadConfig, TrainConfig
+from pipeline.config import to_dict
+from trainer.methods import build_head, load_train_config
 
 
 def unit(x: np.ndarray) -> np.ndarray:
@@ -65,7 +65,8 @@ def write_gyt_files(folder: Path, videos: dict[str, dict]) -> Path:
 
 def identity_head(dim: int):
     """An stg head of width `dim` whose projections are the identity (features pass unchanged)."""
-    head = build_head(HeadConfig(dim=dim), {"global": dim, "grid": dim, "sentence": dim, "words": dim})
+    head = build_head(load_train_config(overrides=[f"stg.head.dim={dim}"]),
+                      {"global": dim, "grid": dim, "sentence": dim, "words": dim})
     with torch.no_grad():
         for layer in (head.vis_proj, head.lang_proj, head.vis_proj_g, head.lang_proj_g):
             layer.weight.copy_(torch.eye(dim))
@@ -76,7 +77,8 @@ def identity_head(dim: int):
 def save_run(run_dir: Path, head, encoder_spec: dict, step: int = 1) -> Path:
     """A run directory whose checkpoint holds `head` (what trainer.checkpoint.load_trained reads)."""
     dim = head.cfg.dim
-    config = TrainConfig(head=head.cfg)
+    config = load_train_config()
+    config = dataclasses.replace(config, stg=dataclasses.replace(config.stg, head=head.cfg))
     save_checkpoint(checkpoint_path(run_dir, step), {
         "step": step, "epoch": 0, "batch": 0, "model": head.state_dict(), "config": to_dict(config),
         "encoder_spec": encoder_spec, "dims": {k: dim for k in ("global", "grid", "sentence", "words")}})
@@ -100,3 +102,28 @@ def run_eval(capsys, *args) -> dict:
 def run_global_sim(capsys, *args) -> None:
     assert baselines.main(["global-sim", *map(str, args)]) == 0
     capsys.readouterr()
+
+
+def srt_time(t: float) -> str:
+    ms = int(round(t * 1000))
+    return f"00:{ms // 60000:02d}:{ms // 1000 % 60:02d},{ms % 1000:03d}"
+
+
+def write_benchmarks(root, truth) -> None:
+    """YouCook2- and MiningYouTube-style files of the events: query id = the caption's number."""
+    db, srt = {}, {}
+    for cid, (vid, start, end, *_, concept) in sorted(truth.events.items()):
+        db.setdefault(vid, {"duration": 40.0, "subset": "validation", "recipe_type": "x", "video_url": "",
+                            "annotations": []})
+        db[vid]["annotations"].append({"segment": [start, end], "id": int(cid.split(":")[1]),
+                                       "sentence": f"concept {concept}"})
+        srt.setdefault(vid, []).append(f"{len(srt.get(vid, [])) + 1}\n{srt_time(start)} --> {srt_time(end)}\n"
+                                       f"concept {concept}\n")
+    (root / "youcook2_interactions").mkdir(parents=True)
+    (root / "youcook2_interactions" / "youcookii_annotations_trainval.json").write_text(json.dumps({"database": db}))
+    (root / "miningyoutube" / "annotations").mkdir(parents=True)
+    for vid, blocks in srt.items():
+        (root / "miningyoutube" / "annotations" / f"{vid}.srt").write_text("\n".join(blocks))
+    labels = sorted({f"concept {c}" for *_, c in truth.events.values()}) + ["background"]
+    (root / "miningyoutube" / "weakYouTube_dict.txt").write_text("\n".join(labels) + "\n")
+    (root / "miningyoutube" / "weakYouTube_length.txt").write_text("\n".join(["90"] * len(labels)) + "\n")

@@ -15,7 +15,9 @@ from eval.feature_checks import CorruptFeaturesError, bad_rows, empty_rows
 from eval.inference.config import TemporalConfig
 from eval.inference.temporal import map_similarity
 from eval.predictions import BACKGROUND, read_predictions
-from eval.store_queries import video_frames, video_queries
+from eval.inference.config import load_infer_config
+from eval.inference.queries import video_frames
+from eval.inference.session import Session, StoreTexts
 from pipeline.encoders import build_encoders
 from pipeline.store import FeatureStore
 from tests.eval.inference_helpers import (
@@ -154,7 +156,7 @@ def test_evaluation_falls_back_from_a_truncated_checkpoint(encoder, bench, tmp_p
 
 
 class _FakeStore:
-    """What eval.store_queries reads of a store, serving one video's rows."""
+    """What the timed-query inference reads of a store (frames, stored captions), serving one video's rows."""
 
     root = "fake.zarr"
 
@@ -173,14 +175,18 @@ class _FakeStore:
                 "words": np.ones((n, 3, 4), np.float16), "mask": np.ones((n, 3), bool)}
 
 
-def test_ranked_inference_refuses_nan_frames_and_captions():
+def _session(store) -> Session:
+    return Session(store, "clip", None, StoreTexts(store, "clip"), None, load_infer_config(), ())
+
+
+def test_timed_query_inference_refuses_nan_frames_and_stored_captions():
     frames, sentence = np.ones((5, 4), np.float16), np.ones((3, 4), np.float16)
-    good = _FakeStore(frames, sentence)
-    assert len(video_frames(good, "v", "clip")[0]) == 5 and video_queries(good, "v", "clip", ("step",)) is not None
+    good = _session(_FakeStore(frames, sentence))
+    assert len(video_frames(good, "v")[0]) == 5 and good.texts(["step 1"], ["v"]).sentence.shape == (1, 4)
     frames[3, 1] = np.inf
     with pytest.raises(CorruptFeaturesError, match=r"fake\.zarr: video 'v': clip global .* at second 3 "):
-        video_frames(_FakeStore(frames, sentence), "v", "clip")
+        video_frames(_session(_FakeStore(frames, sentence)), "v")
     sentence[1, 0] = np.nan
     with pytest.raises(CorruptFeaturesError, match=r"fake\.zarr: video 'v': .*caption v:step:1 \(starting at "
                                                    r"second 2\)"):
-        video_queries(_FakeStore(frames, sentence), "v", "clip", ("step",))
+        _session(_FakeStore(frames, sentence)).texts(["step 0"], ["v"])

@@ -13,7 +13,7 @@ from eval import baselines, score
 from eval.inference.config import load_infer_config
 from eval.predictions import BACKGROUND, PredictionsError, PredictionsMeta, PredictionsWriter
 from eval.scorers.common import ScoreError, frame_sizes, parse_frame_size
-from trainer.config import ConfigError
+from pipeline.config import ConfigError
 
 SIZE = (64, 48)
 CUT = [30, 20, 50, 40]

@@ -7,19 +7,19 @@ import pytest
 import torch
 
 from eval.inference.config import load_infer_config, query_text
-from eval.inference.context import check_trained_space
+from eval.inference.session import check_trained_space
 from eval.inference.encoder import TextFeatures
 from eval.inference.errors import InferenceError
 from eval.inference.features import MissingFeatures, VideoFeatures
-from eval.inference.grounders import EVAL_ATTENTION, HeadGrounder
 from eval.inference.spatial import SpanRequest, span_heatmaps
 from eval.inference.temporal import label_runs, log_probabilities, map_similarity, pool_scores, smooth
 from eval.metrics.alignment import log_softmax
 from eval.metrics.heatmaps import first_argmax, upsample
 from tests.eval.inference_helpers import cell_box, identity_head
+from pipeline.config import ConfigError
 from trainer.checkpoint import TrainedHead
-from trainer.config import ConfigError
-from trainer.train_config import TrainConfig
+from trainer.methods import build_head, load_train_config
+from trainer.methods.stg.inference import EVAL_ATTENTION, HeadGrounder
 
 CPU = torch.device("cpu")
 
@@ -217,7 +217,8 @@ def _peaked_case(dim: int = 16, cell: tuple[int, int] = (1, 5), frames: int = 5)
 def test_rollout_of_a_hand_made_head_peaks_in_the_matching_cell(attention):
     video, texts = _peaked_case()
     cfg = load_infer_config(overrides=[f"spatial.attention={attention}", "device=cpu"])
-    grounder = HeadGrounder(TrainedHead(identity_head(16), TrainConfig(), {}, 1, "hand-made"), cfg)
+    grounder = HeadGrounder(TrainedHead(identity_head(16), load_train_config(), {}, 1, "hand-made"), CPU,
+                            attention=attention)
     if attention != "checkpoint":
         assert grounder.head.stack.modes["eval"] == EVAL_ATTENTION[attention]
     (heat, _), = span_heatmaps(grounder, video, [SpanRequest(0, 4, 0, True)], texts, cfg.spatial, None, CPU)
@@ -233,7 +234,7 @@ def test_masked_padding_leaves_the_maps_unchanged():
     video, texts = _peaked_case(frames=5)
     cfg = load_infer_config(overrides=["device=cpu"])
     head = identity_head(16)
-    grounder = HeadGrounder(TrainedHead(head, TrainConfig(), {}, 1, "hand-made"), cfg)
+    grounder = HeadGrounder(TrainedHead(head, load_train_config(), {}, 1, "hand-made"), CPU)
     (heat, _), = span_heatmaps(grounder, video, [SpanRequest(0, 4, 0, True)], texts, cfg.spatial, None, CPU)
     direct = head.rollout(torch.from_numpy(video.grid.astype(np.float32))[None],
                           torch.from_numpy(texts.words[0]), torch.from_numpy(texts.mask[0]))[0]
@@ -251,19 +252,14 @@ def test_trained_space_must_match():
 
 
 def test_heads_without_a_global_branch_use_the_local_score():
-    from trainer.heads import build_head
-    from trainer.train_config import HeadConfig
-
     video, texts = _peaked_case()
-    head = build_head(HeadConfig(name="comma", dim=16), {k: 16 for k in ("global", "grid", "sentence", "words")})
-    config = TrainConfig(head=HeadConfig(name="comma", dim=16))
-    cfg = load_infer_config(overrides=["device=cpu"])
-    grounder = HeadGrounder(TrainedHead(head.eval(), config, {}, 1, "comma"), cfg)
+    config = load_train_config(overrides=["method=comma", "comma.head.dim=16"])
+    head = build_head(config, {k: 16 for k in ("global", "grid", "sentence", "words")})
+    grounder = HeadGrounder(TrainedHead(head.eval(), config, {}, 1, "comma"), CPU)
     assert grounder.source == "local" and grounder.similarity_kind == "dot"
     sim = grounder.similarity(video, texts)
     grid = torch.from_numpy(video.grid.astype(np.float32))[:, None]
     want = head.local_scores(grid, torch.from_numpy(texts.words[0]), torch.from_numpy(texts.mask[0]))
     np.testing.assert_allclose(sim[:, 0], want.numpy(), rtol=1e-5)
-    with pytest.raises(InferenceError, match="no global branch"):
-        HeadGrounder(TrainedHead(head, config, {}, 1, "comma"),
-                     load_infer_config(overrides=["device=cpu", "temporal.source=global"]))
+    with pytest.raises(ValueError, match="no global branch"):
+        HeadGrounder(TrainedHead(head, config, {}, 1, "comma"), CPU, source="global")

@@ -8,23 +8,8 @@ from eval.predictions import BACKGROUND, Predictions, PredictionsMeta, Predictio
 from eval import score
 from eval.scorers import gyt, mining, youcook
 from eval.scorers.common import MissingPredictionsError, ScoreError
+from tests.eval.helpers import mining_file
 
-SIZE = (64, 48)
-
-
-@pytest.fixture()
-def gyt_dir(tmp_path):
-    """One video: "cut" over seconds 2..5 (boxes at 2, 3, 5; 4 unknown), "mix" over 8..9 (one inverted box)."""
-    root = tmp_path / "groundingyoutube"
-    root.mkdir()
-    boxes = [{"second": s, "box": [30, 20, 50, 40], "step_name": "cut"} for s in (2, 3, 5)]
-    boxes += [{"second": 8, "box": [10, 10, 5, 20], "step_name": "mix"}]
-    (root / "box_anno.json").write_text(json.dumps({"v": boxes}))
-    segments = [{"segment": [2, 5], "id": 0, "sentence": "cut"}, {"segment": [8, 9], "id": 1, "sentence": "mix"}]
-    (root / "ground_seg_3to20.json").write_text(json.dumps({"v": segments}))
-    (root / "id2wh_new.json").write_text(json.dumps({"v": list(SIZE)}))
-    (root / "vid2step.json").write_text(json.dumps({"v": ["cut", "mix", BACKGROUND]}))
-    return tmp_path
 
 
 def gyt_file(path, labels, tubes, n_sec=12):
@@ -91,19 +76,6 @@ def test_gyt_missing_video(gyt_dir):
     assert m["missing_videos"] == ["v"] and m["frames"] == 4 and m["iou_pointing"] == 0.0 and m["map_mean"] == 0.0
 
 
-@pytest.fixture()
-def mining_dir(tmp_path):
-    root = tmp_path / "miningyoutube"
-    (root / "annotations").mkdir(parents=True)
-    srt = "1\n00:00:02,000 --> 00:00:05,000\ncrack_egg\n\n2\n00:00:05,000 --> 00:00:07,400\nstir\n\n" \
-          "3\n00:00:09,100 --> 00:00:09,300\nsalt\n"
-    (root / "annotations" / "a.srt").write_text(srt)
-    (root / "annotations" / "b.srt").write_text("1\n00:00:00,000 --> 00:00:03,000\nstir\n")
-    (root / "weakYouTube_dict.txt").write_text("crack_egg \nstir \nbackground \n")
-    (root / "weakYouTube_length.txt").write_text("90\n60\n150\n")
-    return tmp_path
-
-
 def test_mining_transcript_uses_the_middle_of_each_second(mining_dir):
     segments = mining.load_srt_dir(mining_dir / "miningyoutube" / "annotations")["a"]
     tr = mining.transcript(segments, 10, "a")
@@ -112,15 +84,6 @@ def test_mining_transcript_uses_the_middle_of_each_second(mining_dir):
     assert tr.not_sampled == 1
     with pytest.raises(ScoreError, match="scores cover 6 s"):
         mining.transcript(segments, 6, "a")
-
-
-def mining_file(path, per_video):
-    with PredictionsWriter(path, PredictionsMeta("mining", "test")) as w:
-        for vid, (labels, pool) in per_video.items():
-            scores = np.zeros((len(labels), len(pool)), np.float32)
-            scores[np.arange(len(labels)), [pool.index(label) for label in labels]] = 50.0
-            w.add_temporal(vid, pool, scores)
-    return read_predictions(path)
 
 
 def test_mining_alignment_metrics_and_missing_videos(mining_dir, tmp_path):

@@ -9,9 +9,9 @@ import pytest
 from eval.predictions import PredictionsMeta, PredictionsWriter, read_predictions
 from eval.viz import RED, draw_box, draw_point, main, overlay_frames
 from manifests.benchmarks.gyt import load_boxes, load_vid2step
+from manifests.ffmpeg import probe
 from manifests.schema import Manifest
 from manifests.synth import WorldConfig, generate
-from pipeline.ffmpeg import probe
 
 
 @pytest.fixture(scope="module")

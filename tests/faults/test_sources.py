@@ -49,7 +49,7 @@ def test_a_replaced_video_is_re_extracted_and_its_old_rows_dropped(world, capsys
     assert not np.array_equal(after["grid"], before["v00"]["grid"][:len(after["grid"])])
     enc = build_encoders(["clip"], "tiny")["clip"]
     from pipeline.decode import Stream, decode_all
-    from pipeline.ffmpeg import probe
+    from manifests.ffmpeg import probe
 
     frames, _ = decode_all(probe(videos / "v00.mp4"), [Stream("c", 5.0)], 0.0, 2.5)  # its first window
     np.testing.assert_array_equal(after["grid"][:len(frames["c"])],

@@ -8,8 +8,8 @@ import av
 import numpy as np
 import pytest
 
+from manifests.ffmpeg import FFmpegError, probe, run
 from pipeline.decode import DecodeError, SegmentDecoder, Stream, decode_all, frame_count
-from pipeline.ffmpeg import FFmpegError, probe, run
 from tests.media import (colour_index, colour_video, index_video, read_index, rotate_metadata, write_frames)
 
 SRC_FPS = 25

@@ -13,10 +13,10 @@ from types import SimpleNamespace
 import psutil
 import pytest
 
+from manifests import ffmpeg
+from manifests.ffmpeg import probe
 import pipeline.decode as decode_module
-from pipeline import ffmpeg
 from pipeline.decode import MAX_SAMPLE_FPS, SegmentDecoder, Stream
-from pipeline.ffmpeg import probe
 from tests.media import colour_video
 
 REPO = Path(__file__).resolve().parents[2]
@@ -124,7 +124,7 @@ def test_abandoned_iterator_kills_ffmpeg(long_video):
 # not writing and no broken pipe would ever stop it.
 _CHILD = """
 import dataclasses, sys
-from pipeline import ffmpeg
+from manifests import ffmpeg
 from pipeline.decode import SegmentDecoder, Stream
 video, fifo, mode = sys.argv[1:]
 if mode == "decode":

@@ -6,8 +6,8 @@ from pathlib import Path
 import av
 import pytest
 
+from manifests.ffmpeg import probe, run
 from pipeline.decode import Stream, decode_all
-from pipeline.ffmpeg import probe, run
 from tests.media import index_frames, read_index
 
 # 32 frames at 16 fps: the last frame ends at 2.0 s; the audio runs on past it.
@@ -70,7 +70,7 @@ def test_segment_asked_past_the_video_end_stops_at_the_last_frame(tmp_path):
 
 
 def test_video_end_from_packets_reads_the_streams_own_end(tmp_path):
-    from pipeline.ffmpeg import video_end_from_packets  # what the ffprobe path uses for such files
+    from manifests.ffmpeg import video_end_from_packets  # what the ffprobe path uses for such files
 
     path = video_with_longer_audio(tmp_path / "v.mkv", 2.5)
     with av.open(str(path)) as container:
@@ -80,7 +80,7 @@ def test_video_end_from_packets_reads_the_streams_own_end(tmp_path):
 
 
 def test_video_duration_measures_only_where_the_header_may_be_another_streams():
-    from pipeline.ffmpeg import video_duration
+    from manifests.ffmpeg import video_duration
 
     def measured(value):
         calls = []

@@ -16,6 +16,7 @@ from trainer import train
 
 pytest.importorskip("moto")
 from pipeline.bench_requests import BUCKET, LocalS3, count_open, write_shards  # noqa: E402
+from pipeline.bench_scale import SPEC  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -37,7 +38,7 @@ def test_requests_per_open_do_not_grow_with_the_shards(s3, tmp_path):
     counts = {}
     for n in (3, 40):
         root = s3.url(f"requests-{n}.zarr")
-        write_shards(root, n)
+        write_shards(root, n, SPEC)
         counts[n] = (count_open(s3, root, tmp_path / f"cache-{n}"), count_open(s3, root, tmp_path / f"cache-{n}"))
     assert counts[3] == counts[40], counts
     assert counts[3][1] < counts[3][0] <= 30  # a warm index cache saves the column downloads

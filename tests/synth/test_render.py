@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from manifests.ffmpeg import probe
 from manifests.synth import render_frames
 from manifests.synth.geometry import SHAPES, Pose, object_sprite
 from pipeline.decode import Stream, decode_all
-from pipeline.ffmpeg import probe
 
 COLOUR_TOLERANCE = 40  # RGB distance after H.264 4:2:0 coding
 SKIN_TOLERANCE = 25

@@ -10,9 +10,9 @@ import shutil
 import pytest
 
 from trainer.checkpoint import CheckpointError, load_trained, step_checkpoints
-from trainer.config import ConfigError, load_config, load_yaml
+from pipeline.config import ConfigError
 from trainer.train import main
-from trainer.train_config import PRESET_DIR, TrainConfig
+from trainer.methods import all_presets, load_train_config, load_train_yaml
 
 QUIET = ["runtime.progress=false", "runtime.log_every=1"]
 
@@ -77,10 +77,10 @@ def test_another_heads_checkpoint_is_refused(runs, tmp_path, capsys):
     foreign = run / "checkpoints" / "step-00000009.pt"
     shutil.copy(step_checkpoints(runs[2])[-1], foreign)
     assert main(["--out", str(run), "--resume", *QUIET]) == 2
-    _one_error(capsys.readouterr().err, str(foreign), "head.name is 'coot'", str(run / "config.yaml"), "'stg'")
-    with pytest.raises(CheckpointError, match="not a checkpoint of this run: its head.name is 'coot'"):
+    _one_error(capsys.readouterr().err, str(foreign), "method is 'coot'", str(run / "config.yaml"), "'stg'")
+    with pytest.raises(CheckpointError, match="not a checkpoint of this run: its method is 'coot'"):
         load_trained(run)
-    assert load_trained(foreign).config.head.name == "coot"  # named explicitly, the file is what it says
+    assert load_trained(foreign).config.method == "coot"  # named explicitly, the file is what it says
 
 
 @pytest.mark.parametrize("text, problem", [("optim: {lr: [\n", "not valid YAML at line 2"),
@@ -96,7 +96,7 @@ def test_a_broken_config_yaml_is_named(runs, tmp_path, capsys, text, problem):
     with pytest.raises(ConfigError, match=problem):
         load_trained(run)
     with pytest.raises(ConfigError, match=problem):
-        load_yaml(TrainConfig, config)
+        load_train_yaml(config)
 
 
 def test_a_broken_run_json_or_preset_is_named(runs, tmp_path, capsys):
@@ -129,11 +129,12 @@ def test_a_negative_learning_rate_is_refused(runs, tmp_path, capsys):
     ("data.store_fps=0", "data.store_fps must be > 0"), ("data.candidates=0", "data.candidates must be >= 1"),
     ("data.caption_cache=-1", "data.caption_cache must be >= 0"),
     ("data.sample_cache_mb=-1", "data.sample_cache_mb must be >= 0"),
-    ("selection.epsilon=nan", "selection.epsilon must be > 0"), ("selection.keep=0", "selection.keep must be >= 1"),
-    ("head.heads=0", "head.heads must be >= 1"), ("head.dim=0", "head.dim must be >= 1"),
-    ("head.pair_chunk=-1", "head.pair_chunk must be >= 0"),
-    ("loss.temperature=0", "loss.temperature must be > 0"), ("loss.margin=nan", "loss.margin must be a finite"),
-    ("loss.global_weight=-1", "loss.global_weight must be >= 0"),
+    ("stg.selection.epsilon=nan", "selection.epsilon must be > 0"),
+    ("stg.selection.keep=0", "selection.keep must be >= 1"),
+    ("stg.head.heads=0", "head.heads must be >= 1"), ("stg.head.dim=0", "head.dim must be >= 1"),
+    ("stg.head.pair_chunk=-1", "head.pair_chunk must be >= 0"),
+    ("stg.loss.temperature=0", "loss.temperature must be > 0"), ("stg.loss.margin=nan", "loss.margin must be a finite"),
+    ("stg.loss.global_weight=-1", "loss.global_weight must be >= 0"),
     ("runtime.log_every=0", "runtime.log_every must be >= 1"),
     ("runtime.keep_checkpoints=-1", "runtime.keep_checkpoints must be >= 0"),
     ("runtime.checkpoint_every=-5", "runtime.checkpoint_every must be >= 0"),
@@ -141,10 +142,10 @@ def test_a_negative_learning_rate_is_refused(runs, tmp_path, capsys):
 ])
 def test_numeric_settings_are_bounded(override, message):
     with pytest.raises(ConfigError) as info:
-        load_config(TrainConfig, "tiny", [override], PRESET_DIR)
+        load_train_config("tiny", [override])
     assert message in str(info.value)
 
 
 def test_every_preset_is_within_bounds():
-    for path in sorted(PRESET_DIR.glob("*.yaml")):
-        load_config(TrainConfig, path.stem, [], PRESET_DIR)
+    for preset in all_presets():
+        load_train_config(preset)

@@ -11,7 +11,7 @@ from pipeline.store import ShardWriter, consolidate, init_store, open_store
 from trainer.data import (DataError, EpochSampler, NarrationDataset, build_index, collate, make_loader,
                           place_rows)
 from trainer.narrations import narration_table
-from trainer.synthetic import SyntheticSpec, encoder_specs
+from trainer.synthetic import SyntheticSpec, encoder_specs, write_synthetic_store
 from trainer.train_config import DataConfig
 
 CLIP = DataConfig(window_s=16.0, fps=5.0, candidates=80, batch_size=4, workers=0)
@@ -154,3 +154,32 @@ def test_sample_cache_gives_the_same_batches_and_reads_each_sample_once(syntheti
     assert len(small._samples) == 1                                                 # the budget holds
     with pytest.raises(ValueError, match="sample_cache_mb"):
         dataclasses.replace(CLIP, sample_cache_mb=-1)
+
+
+def test_the_index_spans_several_runs_and_the_journal_with_the_newest_shard_of_a_video(tmp_path):
+    """A consolidated store (two of its videos written again with fewer narrations), then a shard in the
+    journal replacing a third: the counts come from the newest shard of each video, as the per-video resolution
+    sees them, and do not change when everything is merged into one run."""
+    root = str(tmp_path / "s.zarr")
+    spec = SyntheticSpec(videos=4, dim=4, shards=1)
+    write_synthetic_store(root, spec)
+    write_synthetic_store(root, dataclasses.replace(spec, videos=2, events=2))      # vid00000, vid00001 again
+    specs = encoder_specs(spec)
+    w = ShardWriter(root, "sh-newest", specs)
+    with w.segment({"segment_id": "vid00002:0", "video_id": "vid00002", "start": 0.0, "end": None, "fps": 5.0}) as seg:
+        w.append_frames("clip", times=np.arange(200) / 5, grid=np.ones((200, 7, 7, 4)), **{"global": np.ones((200, 4))})
+        seg.info.update(truncated=False, end_actual=40.0)
+    w.add_captions([{"caption_id": "vid00002:x", "video_id": "vid00002", "start": 10.0, "end": 12.0, "text": "x",
+                     "kind": "narration"}], {"clip": {"sentence": np.ones((1, 4)), "words": np.ones((1, 20, 4)),
+                                                      "mask": np.ones((1, 20), bool)}})
+    w.commit()
+    store = open_store(root)
+    assert len(store.index.runs) == 2 and store.index.journal == ["sh-newest"]     # a run and the journal
+    index = build_index(store, CLIP)
+    assert list(index.videos) == ["vid00000", "vid00001", "vid00002", "vid00003"]
+    assert index.counts.tolist() == [2, 2, 1, spec.events]
+    table = narration_table(store, index, CLIP)
+    assert table["caption_id"].tolist().count("vid00002:x") == 1 and len(table["caption_id"]) == len(index)
+    consolidate(root)
+    again = build_index(open_store(root), CLIP)
+    assert list(again.videos) == list(index.videos) and again.counts.tolist() == index.counts.tolist()

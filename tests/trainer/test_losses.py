@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from tests.trainer.naive import naive_contrastive, naive_word_level
+from tests.trainer.methods.stg.naive import naive_contrastive, naive_word_level
 from trainer.losses import contrastive, matrix_scores, pair_scores, reduce_groups, word_level
 
 

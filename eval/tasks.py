@@ -1,0 +1,25 @@
+"""The evaluation tasks: the one list of their names (a predictions file's `task`, a scorer of eval.scorers, the
+task argument of eval.score, eval.infer and eval.baselines) and the named subsets that commands serve.
+Imports nothing from eval/, so that every module can import it."""
+from __future__ import annotations
+
+TASKS = ("gyt", "gyt-spatial", "youcook", "mining", "retrieval", "moments")
+
+DESCRIPTIONS = {
+    "gyt": "GroundingYouTube, untrimmed: per-second labels and heatmaps as tubes (IoU pointing, temporal "
+           "accuracy, video mAP)",
+    "gyt-spatial": "GroundingYouTube, given segments: a heatmap or point per annotated frame (pointing "
+                   "accuracy, IoU)",
+    "youcook": "YouCook2-Interactions pointing game: a heatmap or point per annotated frame",
+    "mining": "MiningYouTube: per-second class scores aligned to each video's transcript (IoU, IoD, MoF)",
+    "retrieval": "text-video retrieval from similarity matrices (R@k, median and mean rank)",
+    "moments": "moment retrieval: ranked proposals per timed query (R@n at IoU thresholds, mIoU)",
+}
+
+# Tasks answered with heatmaps and/or per-second scores (model inference, eval.infer and eval.baselines).
+GROUNDING_TASKS = ("gyt", "gyt-spatial", "youcook", "mining")
+# Tasks with heatmaps.
+SPATIAL_TASKS = ("gyt", "gyt-spatial", "youcook")
+
+assert tuple(DESCRIPTIONS) == TASKS
+assert set(GROUNDING_TASKS) <= set(TASKS) and set(SPATIAL_TASKS) <= set(GROUNDING_TASKS)

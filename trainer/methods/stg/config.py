@@ -1,0 +1,96 @@
+"""The config section of the `stg` and `comma` methods (`stg.*` / `comma.*` keys): the head, frame selection and
+the losses. Defaults follow the paper (Chen et al. CVPR 2024, CLIP backbone); where the paper is silent they
+take the released code's value. `presets/reference.yaml` sets the released code's choices
+(../shared/research/reference_code_model_notes.md §8). Every paper-vs-code difference is a field.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from pipeline.config import ConfigError, above, at_least, finite
+
+
+@dataclass(frozen=True)
+class SelectionConfig:
+    method: Literal["sinkhorn", "topk", "none"] = "sinkhorn"  # Table 5: Sinkhorn, top-T by similarity, none
+    keep: int = 16                                  # T frames kept (paper 16, code 8)
+    text: Literal["words", "sentence"] = "words"    # local T (word tokens) or global T (sentence vector)
+    video: Literal["frames", "regions"] = "frames"  # global V (frame vectors) or local V (grid tokens)
+    space: Literal["projected", "raw"] = "projected"  # via the global projections (paper) or frozen features (code)
+    normalize: bool = True                          # cosine similarity (code) instead of dot product
+    epsilon: float = 0.05                           # entropic smoothing of Q = diag(a) exp(P/eps) diag(b)
+    iterations: int = 50                            # Sinkhorn-Knopp row/column scalings
+    mask_padding: bool = True                       # padding words get no mass (code: all 20 positions used)
+    score: Literal["similarity", "peak", "per_word"] = "similarity"  # how a frame's plan row ranks it
+
+    def __post_init__(self) -> None:
+        at_least("selection", 1, keep=self.keep, iterations=self.iterations)
+        above("selection", 0, epsilon=self.epsilon)
+
+
+@dataclass(frozen=True)
+class HeadConfig:
+    variant: Literal["full", "tiny"] = "full"       # tiny: the method's small sizes (tests)
+    dim: int = 512                                  # joint space d
+    heads: int = 1                                  # attention heads of each self-attention
+    layers: tuple[str, ...] = ("cross", "self", "cross")  # local stack, first to last
+    train_score: Literal["scaled_dot", "dot", "cosine"] = "scaled_dot"  # cross-attention logits in training
+    eval_score: Literal["scaled_dot", "dot", "cosine"] = "scaled_dot"   # ... in eval mode (code: dot)
+    train_residual: Literal["none", "all", "all_but_first"] = "all_but_first"  # cross layers with a residual
+    eval_residual: Literal["none", "all", "all_but_first"] = "all_but_first"   # (code eval: none)
+    global_frames: Literal["selected", "all"] = "selected"  # global video vector from the T selected or all U
+    global_pool: Literal["mean", "max"] = "mean"    # pooling of frame vectors into the clip vector
+    global_text: Literal["sentence", "max_words"] = "sentence"  # EOT/sentence vector or max over word tokens
+    word_values: bool = False                       # value MLP of CoMMA's word-level loss (eq. 6)
+    pair_chunk: int = 0                             # videos per checkpointed chunk of the pairwise stack (0: off)
+
+    def __post_init__(self) -> None:
+        bad = [x for x in self.layers if x not in ("cross", "self")]
+        if bad or not self.layers:
+            raise ValueError(f"layers must be a non-empty list of 'cross'/'self', got {list(self.layers)}")
+        at_least("head", 1, dim=self.dim, heads=self.heads)
+        at_least("head", 0, pair_chunk=self.pair_chunk)
+        if self.dim % self.heads:
+            raise ValueError(f"dim {self.dim} is not divisible by heads {self.heads}")
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    form: Literal["symmetric", "milnce"] = "symmetric"  # eq. 1 (two softmaxes) or code MIL-NCE (one, positive twice)
+    margin: float = 0.0                             # delta subtracted from positive scores (paper gives no value)
+    temperature: float = 1.0                        # scores divided by it (papers and code: none)
+    normalize: bool = False                         # L2-normalise embeddings before the dot product
+    global_weight: float = 1.0                      # L_global (0 drops the term)
+    local_weight: float = 1.0                       # L_local, sentence level
+    word_weight: float = 0.0                        # CoMMA eq. 6 word-level loss (needs head.word_values)
+    local_group: int = 0                            # local loss over groups of this many samples (0: batch; code 16)
+    group_reduce: Literal["sum", "mean"] = "mean"   # combine group losses (code: sum of 4)
+
+    def __post_init__(self) -> None:
+        above("loss", 0, temperature=self.temperature)
+        at_least("loss", 0, local_group=self.local_group, global_weight=self.global_weight,
+                 local_weight=self.local_weight, word_weight=self.word_weight)
+        finite("loss", margin=self.margin)
+
+
+@dataclass(frozen=True)
+class GroundingConfig:
+    """The section of a grounding method: `stg.head`, `stg.selection`, `stg.loss` (or `comma.*`)."""
+
+    head: HeadConfig = field(default_factory=HeadConfig)
+    selection: SelectionConfig = field(default_factory=SelectionConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+
+    def __post_init__(self) -> None:
+        if self.loss.word_weight > 0 and not self.head.word_values:
+            raise ValueError("loss.word_weight > 0 needs head.word_values=true (the value MLP of eq. 6)")
+
+    def check(self, cfg) -> None:
+        """Checks against the common sections (the TrainConfig holding this section)."""
+        if self.selection.keep > cfg.data.candidates:
+            raise ConfigError(f"{cfg.method}.selection.keep={self.selection.keep} > "
+                              f"data.candidates={cfg.data.candidates}")
+        if self.loss.local_group and cfg.data.batch_size % self.loss.local_group:
+            raise ConfigError(f"data.batch_size={cfg.data.batch_size} is not a multiple of "
+                              f"{cfg.method}.loss.local_group={self.loss.local_group}")
