@@ -37,7 +37,9 @@ Row numbers in messages are 0-based positions in the table file. `Manifest.read`
 nullability and the enumerations above, and names the file and column on any mismatch. `Manifest.write` and
 `Manifest.read` also enforce `manifests.integrity` (unique and safe ids, known video ids, absolute paths,
 numeric bounds), so a builder never writes and extraction never reads a manifest that breaks them; pass
-`check=False` only to inspect such a manifest (`manifests.validate` does, to report every row).
+`check=False` only to inspect such a manifest (`manifests.validate` does, to report every row). `Manifest.read`
+also refuses a video path outside the video directory the manifest was built from (`args.video_dir` in
+manifest.json, recorded by `manifests.build`; a manifest without it is not judged).
 """
 from __future__ import annotations
 
@@ -55,7 +57,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from manifests.errors import ManifestError
-from manifests.integrity import check_tables
+from manifests.integrity import check_tables, is_under, shown
 
 SCHEMA_VERSION = 1
 MANIFEST_FILE = "manifest.json"
@@ -297,8 +299,10 @@ class Manifest:
         manifest = cls(tables["videos"], tables["segments"], tables["captions"], tables["boxes"],
                        meta["builder"], meta["args"], meta["created"])
         if check:
-            manifest.check({n: str(root / f) for n, f in TABLE_FILES.items()},
-                           f"run `python -m manifests.validate {root}` for every problem")
+            hint = f"run `python -m manifests.validate {root}` for every problem"
+            manifest.check({n: str(root / f) for n, f in TABLE_FILES.items()}, hint)
+            _check_video_dir(manifest.videos, meta["args"].get("video_dir"), str(root / TABLE_FILES["videos"]),
+                             root / MANIFEST_FILE, hint)
         return manifest
 
     def write(self, path: str | os.PathLike, *, overwrite: bool = False, check: bool = True) -> Path:
@@ -331,6 +335,29 @@ class Manifest:
             if tmp.exists():
                 shutil.rmtree(tmp)
         return root
+
+
+_DOT_COMPONENT = r"(?:^|/)\.\.?(?:/|$)"
+
+
+def _check_video_dir(videos: pa.Table, video_dir: object, file: str, meta_file: Path, hint: str) -> None:
+    """Every video path lies inside the video directory the manifest was built from (`args.video_dir`, recorded
+    absolute by `manifests.build`), so a hand edit cannot point extraction at other files. A manifest without
+    one (written by code) is not judged, like `manifests.validate` does. Whole-column test first; only paths
+    outside the prefix or with a '.'/'..' component are normalised one by one."""
+    if not isinstance(video_dir, str) or not os.path.isabs(video_dir) or not videos.num_rows:
+        return
+    paths = videos.column("path")
+    suspect = pc.or_(pc.invert(pc.starts_with(paths, video_dir.rstrip("/") + "/")),
+                     pc.match_substring_regex(paths, _DOT_COMPONENT))
+    rows = [int(r) for r in suspect.to_numpy(zero_copy_only=False).nonzero()[0]
+            if not is_under(paths[int(r)].as_py(), video_dir)]
+    if rows:
+        listed = ", ".join(map(str, rows[:5])) + (f" and {len(rows) - 5} more" if len(rows) > 5 else "")
+        path, vid = paths[rows[0]].as_py(), videos.column("video_id")[rows[0]].as_py()
+        raise ManifestError(f"{file}: row(s) {listed}: path {shown(path)} of video {shown(vid)} is outside the "
+                            f"video directory {video_dir} the manifest was built from (args.video_dir in "
+                            f"{meta_file}); {hint}")
 
 
 def _replace_dir(new: Path, target: Path) -> None:

@@ -2,6 +2,7 @@
 refuses writes, bad options and Ctrl-C: one error line (exit 2, or 130), nothing of the user's touched."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -81,6 +82,29 @@ def test_a_truncated_root_or_marker_is_one_error_line(reference, damaged, capsys
 
 
 @pytest.mark.slow
+def test_a_shard_with_other_settings_is_flagged_and_cannot_rebuild_the_root(reference, damaged, capsys):
+    """Each shard keeps the spec it was written with (group attributes and marker): `verify --deep` flags one
+    that differs from the root's, and a lost root is not rebuilt from shards that disagree."""
+    manifest, store = damaged
+    shard = sorted((store / layout.SHARDS_DIR).glob(f"*/{layout.MARKER}"))[0].parent
+    group_meta, marker = shard / "clip" / "zarr.json", shard / layout.MARKER
+    meta = json.loads(group_meta.read_text())
+    meta["attributes"]["encoder_spec"]["preprocessing"]["normalize"] = "none"
+    group_meta.write_text(json.dumps(meta))
+    assert verify_main(["--store", str(store), "--manifest", str(manifest)]) == 0    # fast mode reads no spec
+    capsys.readouterr()
+    assert verify_main(["--store", str(store), "--manifest", str(manifest), "--deep"]) == 1
+    assert f"{shard.name}/clip: encoder spec differs from the store's" in capsys.readouterr().out
+    record = json.loads(marker.read_text())
+    record["specs"]["clip"]["preprocessing"]["normalize"] = "none"
+    marker.write_text(json.dumps(record))
+    os.remove(store / layout.ROOT_META)
+    assert upgrade_main(["--store", str(store), "--restore-root"]) == 2
+    assert "shards disagree on their specs" in _error_line(capsys)
+    assert not (store / layout.ROOT_META).exists()
+
+
+@pytest.mark.slow
 def test_a_disk_that_refuses_writes_is_one_error_line_and_leaves_no_temporary_files(reference, tmp_path):
     manifest, _ = reference
     store = tmp_path / "store.zarr"
@@ -109,6 +133,21 @@ def test_out_of_range_options_are_refused_before_any_work(reference, tmp_path, c
 
 
 @pytest.mark.slow
+def test_a_ctrl_c_that_python_swallows_is_raised_again_at_the_next_check():
+    from pipeline.extract import Interrupts
+
+    hook = sys.unraisablehook
+    with Interrupts() as interrupts:
+        try:  # where Python ignores exceptions (a finaliser, a logging handler), a KeyboardInterrupt is lost
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)
+        except KeyboardInterrupt:
+            pass
+        with pytest.raises(KeyboardInterrupt):
+            interrupts.check()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler and sys.unraisablehook is hook  # restored
+
+
 def test_ctrl_c_ends_with_one_line_and_exit_130_and_the_rerun_completes(reference, tmp_path):
     manifest, ref = reference
     store = tmp_path / "store.zarr"
