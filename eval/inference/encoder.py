@@ -14,6 +14,7 @@ import numpy as np
 
 from eval.inference.errors import InferenceError
 from pipeline.encoders import Encoder, build_encoders
+from pipeline.store import layout
 from pipeline.store.root import spec_differences
 
 
@@ -68,7 +69,8 @@ def rebuild_encoder(store_spec: dict, opts: EncoderOptions) -> Encoder:
         encoder = build_encoders([name], preset, **_build_kwargs(store_spec, opts))[name]
     except (KeyError, ValueError) as exc:  # the spec lacks a setting, or holds one the encoders do not know
         raise EncoderMismatch(f"cannot rebuild the {name} encoder from the store's spec: {exc}") from exc
-    have, built = _normal(store_spec), _normal(encoder.spec)
+    have = _normal({k: v for k, v in store_spec.items() if k not in layout.STORAGE_KEYS})  # int8 grids: same encoder
+    built = _normal(encoder.spec)
     problems = spec_differences(have, built) + [f"{k}: store has {have[k]!r}, the rebuilt encoder has none"
                                                 for k in sorted(set(have) - set(built))]
     if problems:

@@ -55,6 +55,10 @@ class Field:
     shape: tuple[int, ...]  # per-row shape
 
 
+# Keys of a store's encoder spec that say how features are kept on disk, not what computed them.
+STORAGE_KEYS = ("grid_dtype",)
+
+
 def grid_dtype(spec: dict) -> str:
     return spec.get("grid_dtype", "float16")
 

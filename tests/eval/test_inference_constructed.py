@@ -183,6 +183,11 @@ def test_missing_videos_fail_or_are_scored_as_misses(world, tmp_path, capsys):
 def test_the_text_encoder_must_be_the_stores(world):
     spec = world[3]
     assert rebuild_encoder(spec, EncoderOptions()).spec["weights_sha256"] == spec["weights_sha256"]
+    # how grids are kept on disk is not the encoder's: a store of int8 grids rebuilds the same encoder
+    assert rebuild_encoder({**spec, "grid_dtype": "int8"}, EncoderOptions()).spec == rebuild_encoder(
+        spec, EncoderOptions()).spec
+    with pytest.raises(EncoderMismatch, match="bogus_key: store has 1, the rebuilt encoder has none"):
+        rebuild_encoder({**spec, "bogus_key": 1}, EncoderOptions())
     with pytest.raises(EncoderMismatch, match="weights_sha256: store has 'other'"):
         rebuild_encoder({**spec, "weights_sha256": "other"}, EncoderOptions())
     with pytest.raises(EncoderMismatch, match="cannot rebuild.*bogus"):
