@@ -47,15 +47,15 @@ class LocalS3:
         self.server.start()
         host, port = self.server.get_host_and_port()
         self.endpoint = f"http://{host}:{port}"
-        # moto keeps its buckets per process, not per server: each server starts empty
-        urllib.request.urlopen(urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")).close()
         self.env = {"AWS_ENDPOINT_URL": self.endpoint, "AWS_ACCESS_KEY_ID": "testing",
                     "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
         self._saved = {k: os.environ.get(k) for k in self.env}
         os.environ.update(self.env)
-        logger = logging.getLogger("werkzeug")
+        logger = logging.getLogger("werkzeug")  # the counter before any request, or werkzeug prints each one
         logger.setLevel(logging.INFO)
         logger.addHandler(self.counter)
+        # moto keeps its buckets per process, not per server: each server starts empty
+        urllib.request.urlopen(urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")).close()
         import fsspec
 
         fsspec.get_filesystem_class("s3").clear_instance_cache()  # cached by arguments, not by endpoint
