@@ -32,7 +32,7 @@ class TextConfig:
 class SpatialConfig:
     chunk: int = 16                 # store rows (1-fps frames, or S3D windows) per rollout chunk (code: 16)
     attention: Literal["checkpoint", "paper", "reference"] = "checkpoint"  # eval-mode attention: the head's
-                                    # head.eval_score/eval_residual, or paper (scaled_dot, all_but_first) /
+                                    # head.eval_score/eval_residual, or paper (cosine, all_but_first) /
                                     # reference (dot, none: the released eval branch)
     padding: Literal["mask", "black"] = "mask"  # last chunk: masked padding rows (paper), or the features of
                                     # black frames as real inputs, seconds start..end-1 chunked as the published

@@ -27,7 +27,10 @@ def test_presets_set_the_documented_paper_and_code_values():
     assert (code.stg.loss.form, code.stg.loss.local_group, code.stg.loss.group_reduce) == ("milnce", 16, "sum")
     assert (code.stg.head.eval_score, code.stg.head.eval_residual, code.stg.head.global_frames) == ("dot", "none", "all")
     assert (paper.stg.head.eval_score, paper.stg.head.global_frames, paper.stg.loss.form) == \
-        ("scaled_dot", "selected", "symmetric")
+        ("cosine", "selected", "symmetric")
+    # CVPR Sec. 3.3: cosine cross-attention logits; the released code: / sqrt(d) in training, none in eval mode
+    assert paper.stg.head.train_score == "cosine" and code.stg.head.train_score == "scaled_dot"
+    assert load_train_config("paper-s3d").stg.head.train_score == "cosine"
     assert code.optim.name == "adamw" and code.optim.weight_decay == 0.01 and paper.optim.name == "adam"
     comma = load_train_config("comma")
     assert comma.method == "comma" and comma.comma.loss.global_weight == 0 and comma.data.encoder == "s3d"

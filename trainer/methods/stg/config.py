@@ -35,8 +35,10 @@ class HeadConfig:
     dim: int = 512                                  # joint space d
     heads: int = 1                                  # attention heads of each self-attention
     layers: tuple[str, ...] = ("cross", "self", "cross")  # local stack, first to last
-    train_score: Literal["scaled_dot", "dot", "cosine"] = "scaled_dot"  # cross-attention logits in training
-    eval_score: Literal["scaled_dot", "dot", "cosine"] = "scaled_dot"   # ... in eval mode (code: dot)
+    # cross-attention logits in training and in eval mode: the paper presets set cosine (CVPR Sec. 3.3); this
+    # default is the released code's training attention (its eval mode: dot), which comma keeps
+    train_score: Literal["scaled_dot", "dot", "cosine"] = "scaled_dot"
+    eval_score: Literal["scaled_dot", "dot", "cosine"] = "scaled_dot"
     train_residual: Literal["none", "all", "all_but_first"] = "all_but_first"  # cross layers with a residual
     eval_residual: Literal["none", "all", "all_but_first"] = "all_but_first"   # (code eval: none)
     global_frames: Literal["selected", "all"] = "selected"  # global video vector from the T selected or all U
