@@ -4,8 +4,8 @@ similarity of the frozen features (no trained head).
     python -m eval.baselines {centre,centre-cell,uniform} --task {gyt-spatial,youcook,mining} --benchmark-dir DIR
         --out P [--protocol paper|reference] [--boxes F --segments F] [--sizes F | --frame-size WxH] [--grid 7]
     python -m eval.baselines global-sim --task {gyt,gyt-spatial,youcook,mining} --store STORE --benchmark-dir DIR
-        --out P [--encoder clip|s3d] [--protocol ...] [--missing fail|miss] [eval.infer's encoder options]
-        [key=value ...]
+        --out P [--encoder clip|s3d] [--protocol ...] [--missing fail|miss] [--mask-rule protocol|cosine-0.5]
+        [eval.infer's encoder options] [key=value ...]
 
 `--task` takes the scorer's task names; the older `--benchmark {gyt,youcook,mining}` still works, with `gyt`
 meaning gyt-spatial.
@@ -27,8 +27,13 @@ meaning gyt-spatial.
   (mapped and thresholded as for a head, `temporal.*`), and per grid cell the cosine of the cell's token with
   the query's sentence feature gives the heatmaps (frame-query and region-query similarity). Label and query
   texts are encoded by the store's encoder, rebuilt from its spec. CLIP features share one space; S3D's go
-  through MIL-NCE's own projections. The paper masks these maps at cosine 0.5: score with
-  `--mask-normalise none --mask-threshold 0.5` for that rule.
+  through MIL-NCE's own projections. `--mask-rule` names how the scorer makes region masks of these maps:
+  `protocol` (default) leaves it to the scorer's protocol (paper: max-normalised >= 0.01); `cosine-0.5` is the
+  paper's rule for these baselines (appendix 8.3: "normalize the sentence and region features, then select a
+  spatial threshold 0.5"): a pixel is in the mask when its cosine is >= 0.5. The name is recorded in the file's
+  metadata (`"mask_rule": {"name": "cosine-0.5", ...}`) and the gyt, gyt-spatial and youcook scorers apply it by
+  themselves (`eval.scorers.common.NAMED_MASK_RULES`; an explicit `--mask-threshold`/`--mask-normalise` still
+  wins, with a warning).
 
 The untrimmed GroundingYouTube task (`gyt`) needs temporal predictions, which no annotation-only prior
 provides. The queries come from the scorers' own query plans, so the file answers exactly what the scorer asks
@@ -42,19 +47,23 @@ from pathlib import Path
 
 import numpy as np
 
-from eval.infer import (
-    USER_ERRORS, add_session_args, config_from_args, encoder_options, predict, report,
-)
+from eval.infer import USER_ERRORS, add_session_args, config_from_args, encoder_options, report
 from eval.inference.session import frozen_session
+from eval.inference.tasks import Benchmark, run_inference
 from eval.predictions import BACKGROUND, PredictionsMeta, PredictionsWriter
-from eval.scorers import gyt_spatial, mining, youcook
-from eval.scorers.common import FrameSizes, parse_frame_size
+from eval.scorers import gyt_spatial, mining, youcook, youcook_bb
+from eval.scorers.common import NAMED_MASK_RULES, FrameSizes, parse_frame_size
 from eval.scorers.spatial import SpatialQuery
 from eval.tasks import GROUNDING_TASKS
+from pipeline.config import to_dict
+from pipeline.provenance import git_revision
 
 PRIORS = ("centre", "centre-cell", "uniform")
 BASELINES = (*PRIORS, "global-sim")
 BENCHMARKS = ("gyt", "youcook", "mining")  # legacy --benchmark names: gyt = gyt-spatial
+MASK_RULES = ("protocol", *NAMED_MASK_RULES)  # global-sim --mask-rule: the scorer's protocol, or a named rule
+# the scorers that apply a rule recorded in the predictions' metadata
+MASK_RULE_TASKS = ("gyt", "gyt-spatial", "youcook")
 
 
 class BaselineError(ValueError):
@@ -112,6 +121,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--frame-size", type=parse_frame_size, help="one WxH for every video, e.g. 640x480")
     p.add_argument("--grid", type=_grid_size, default=7, help="heatmap size of centre-cell (default 7)")
     p.add_argument("--encoder", default="clip", choices=("clip", "s3d"), help="global-sim: store features to compare")
+    p.add_argument("--mask-rule", default="protocol", choices=MASK_RULES,
+                   help="global-sim: region masks of the cosine maps, recorded for the scorer: protocol (the "
+                        "scorer's default) or cosine-0.5 (the paper's rule for these baselines)")
     add_session_args(p, store_required=False)  # global-sim: the store, inference preset and text encoder
     return p
 
@@ -127,15 +139,22 @@ def write_prior(args: argparse.Namespace, task: str) -> None:
         if args.baseline != "uniform":
             raise BaselineError("the centre priors are spatial; MiningYouTube is temporal: use 'uniform'")
         write_mining_uniform(args.out, mining.MiningConfig(args.benchmark_dir, args.protocol), args.protocol)
-    elif task == "gyt":
-        raise BaselineError("the untrimmed gyt task needs temporal predictions, which no annotation-only prior gives: "
-                         "use --task gyt-spatial, or the global-sim baseline")
+    elif task in ("gyt", "gyt-clips"):
+        raise BaselineError(f"the {task} task needs temporal predictions, which no annotation-only prior gives: "
+                            "use --task gyt-spatial, or the global-sim baseline")
     elif task == "gyt-spatial":
         cfg = gyt_spatial.GytSpatialConfig(args.benchmark_dir, args.protocol, args.boxes, args.segments,
                                            args.sizes, args.frame_size)
         plan, info = gyt_spatial.query_plan(cfg)
         write_spatial_prior(args.out, args.baseline, "gyt-spatial", args.protocol, [q for q, _ in plan],
                             gyt_spatial.sizes_for(cfg), info, args.grid)
+    elif task == "youcook-bb":
+        cfg = youcook_bb.YouCookBBConfig(args.benchmark_dir, args.protocol, frame_size=args.frame_size,
+                                         **{k: v for k, v in (("boxes", args.boxes), ("segments", args.segments)) if v})
+        youcook_bb.check_protocol(args.protocol)
+        plan, info = youcook_bb.query_plan(cfg)
+        write_spatial_prior(args.out, args.baseline, "youcook-bb", args.protocol, [q for q, _ in plan],
+                            youcook_bb.sizes_for(cfg), info, args.grid)
     else:
         cfg = youcook.YouCookConfig(args.benchmark_dir, args.protocol, sizes=args.sizes, frame_size=args.frame_size)
         plan, info = youcook.query_plan(cfg)
@@ -143,12 +162,31 @@ def write_prior(args: argparse.Namespace, task: str) -> None:
                             youcook.sizes_for(cfg), info, args.grid)
 
 
+def mask_rule_metadata(name: str, task: str) -> dict:
+    """The metadata entry naming the scorer's mask rule (empty for `protocol`); refused for a task whose scorer
+    does not read it (the rule would be dropped in silence)."""
+    if name == "protocol":
+        return {}
+    if task not in MASK_RULE_TASKS:
+        raise BaselineError(f"--mask-rule {name} is applied by the scorer of {', '.join(MASK_RULE_TASKS)} only; "
+                            f"for {task}, write the file without it and score with --mask-normalise none "
+                            f"--mask-threshold {NAMED_MASK_RULES[name].threshold}")
+    rule = NAMED_MASK_RULES[name]
+    return {"mask_rule": {"name": name, "threshold": rule.threshold, "normalise": "max" if rule.normalise else "none",
+                          "source": "CVPR appendix 8.3: sentence and region features L2-normalised, mask = cosine "
+                                    ">= 0.5"}}
+
+
 def global_sim(args: argparse.Namespace, task: str) -> dict:
     if not args.store:
         raise BaselineError("global-sim needs --store (the features of the benchmark videos)")
+    recorded = mask_rule_metadata(args.mask_rule, task)
     cfg = config_from_args(args)
     session = frozen_session(args.store, args.encoder, cfg, encoder_options(args), args.missing)
-    return predict(session, args, task, args.out, cfg)
+    bench = Benchmark(task, args.benchmark_dir, args.protocol, args.boxes, args.segments, args.pools, None)
+    metadata = {"config": to_dict(cfg), "git": git_revision(), "store": str(args.store),
+                "benchmark_dir": str(args.benchmark_dir), "command": sys.argv, **recorded}
+    return run_inference(session, bench, args.out, metadata)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -161,6 +199,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             if args.overrides or args.store:
                 raise BaselineError(f"{args.baseline} reads annotations only: --store and key=value do not apply")
+            if args.mask_rule != "protocol":
+                raise BaselineError(f"--mask-rule names a rule for global-sim's cosine maps, not for {args.baseline}")
             write_prior(args, task)
     except (BaselineError, *USER_ERRORS) as exc:
         print(f"error: {exc}", file=sys.stderr)

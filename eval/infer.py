@@ -1,6 +1,6 @@
 """Inference: a trained run of any method and a feature store -> a predictions file for one scorer task.
 
-    python -m eval.infer {gyt,gyt-spatial,youcook,mining,retrieval,moments} --run RUN_DIR --store STORE
+    python -m eval.infer {gyt,gyt-spatial,youcook,mining,retrieval,moments,gyt-clips} --run RUN_DIR --store STORE
         --benchmark-dir DIR --out P [--benchmark gyt|youcook2|mining] [--protocol paper|reference]
         [--preset NAME|FILE.yaml] [--missing fail|miss] [--boxes F] [--segments F] [--pools F]
         [--encoder-preset tiny|vit-b-32] [--clip-model M] [--s3d-weights W --s3d-dict D] [--device D]

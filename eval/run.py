@@ -1,10 +1,10 @@
 """Inference and scoring in one command (what `make eval-gyt`, `make eval-yc`, `make eval-myt` run).
 
-    python -m eval.run {gyt,gyt-spatial,youcook,mining,retrieval,moments} --run RUN_DIR --store STORE
+    python -m eval.run {gyt,gyt-spatial,youcook,mining,retrieval,moments,gyt-clips} --run RUN_DIR --store STORE
         --benchmark-dir DIR [--benchmark gyt|youcook2|mining] [--protocol paper|reference] [--missing fail|miss]
         [--out-dir D] [inference options of eval.infer]
-        [--sizes F | --frame-size WxH] [--mask-threshold T] [--mask-normalise max|none] [--tube-iou voxel|act]
-        [--lengths F] [--classes F] [--temperature T] [key=value ...]
+        [--sizes F | --frame-size WxH] [--mask-threshold T[,T...]] [--mask-normalise max|none[,...]]
+        [--tube-iou voxel|act] [--area-split A] [--lengths F] [--classes F] [--temperature T] [key=value ...]
 
 Writes D/predictions.h5 and D/metrics.json (default D = RUN_DIR/eval/<task>-<protocol>), prints the scorer's
 table and the inference summary; the last stdout line is the metrics JSON (the scorer's keys plus `inference`:
@@ -29,7 +29,7 @@ from eval.scorers import SCORERS
 from eval.scorers.common import write_json
 
 SCORER_OPTIONS = ("sizes", "frame_size", "mask_threshold", "mask_normalise", "tube_iou", "lengths", "classes",
-                  "temperature", "boxes", "segments", "pools", "benchmark")
+                  "temperature", "boxes", "segments", "pools", "benchmark", "area_split")
 
 
 def run_dir_of(run: str | Path) -> Path:
@@ -49,13 +49,31 @@ def _parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("scoring (see python -m eval.score --help)")
     g.add_argument("--sizes")
     g.add_argument("--frame-size")
-    g.add_argument("--mask-threshold")
-    g.add_argument("--mask-normalise", choices=("max", "none"))
+    g.add_argument("--mask-threshold", type=_listed(float),
+                   help="T, or a list T1,T2,... (gyt: one pass, a row per threshold)")
+    g.add_argument("--mask-normalise", type=_listed(str, ("max", "none")),
+                   help="max|none, or max,none (gyt: both scales in one pass)")
+    g.add_argument("--area-split", help="gyt: widespread/saturated split at this mean box area in pixels "
+                                        "(60000; 0: none)")
     g.add_argument("--tube-iou", choices=("voxel", "act"))
     g.add_argument("--lengths")
     g.add_argument("--classes")
     g.add_argument("--temperature")
     return p
+
+
+def _listed(kind, choices: tuple[str, ...] = ()):
+    """Check a value or comma-separated list before inference runs (eval.score parses it again); keep the text."""
+    def check(text: str) -> str:
+        try:
+            values = [kind(v.strip()) for v in text.split(",")]
+        except ValueError:
+            values = []
+        if not values or (choices and any(v not in choices for v in values)):
+            allowed = f" of {', '.join(choices)}" if choices else ""
+            raise argparse.ArgumentTypeError(f"expected a value{allowed} or a comma-separated list, got {text!r}")
+        return text
+    return check
 
 
 def score_argv(args: argparse.Namespace, predictions: Path, out: Path) -> list[str]:

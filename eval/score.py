@@ -1,6 +1,6 @@
 """Score a predictions file against a benchmark's annotations (no model, no video).
 
-    python -m eval.score {gyt,gyt-spatial,youcook,mining} --predictions P --benchmark-dir DIR
+    python -m eval.score {gyt,gyt-spatial,youcook,mining,gyt-clips} --predictions P --benchmark-dir DIR
         [--protocol paper|reference] [--out metrics.json] [--missing fail|miss] [task options] [key=value ...]
     python -m eval.score moments --predictions P --benchmark-dir DIR --benchmark gyt|youcook2|mining
         [--annotations F] [--subset validation] [--ranks 1,5] [--ious 0.3,0.5,0.7] [common options] [key=value ...]
@@ -52,7 +52,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--missing", default="fail", choices=CHOICES["missing"],
                    help="a benchmark video/segment without predictions: fail (default) or score it as a miss")
     # The flags below default to None: left out, the scorer config's own default applies (the value in the help).
-    g = p.add_argument_group("gyt, gyt-spatial, youcook")
+    g = p.add_argument_group("gyt, gyt-spatial, youcook, gyt-clips (foreground threshold: threshold=T, default "
+                             "each clip group's own)")
     g.add_argument("--boxes", help="boxes file (gyt: box_anno.json; gyt-spatial: box_anno.json, reference "
                                    "id2xy_box.json; youcook: final_dataset_annotations.pkl)")
     g.add_argument("--segments", help="segments file (gyt: ground_seg_3to20.json; gyt-spatial: 'from-boxes', "
@@ -60,12 +61,17 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--sizes", help="JSON {video_id: [W, H]} frame sizes (gyt default id2wh_new.json; youcook "
                                    "default 640x360 for every video)")
     g.add_argument("--frame-size", type=parse_frame_size, help="one WxH for every video, e.g. 640x480")
-    g.add_argument("--mask-threshold", type=float, help="region mask threshold (paper 0.01, reference 1e-4)")
-    g.add_argument("--mask-normalise", choices=CHOICES["mask_normalise"],
-                   help="threshold maps divided by their maximum (paper) or raw values (reference)")
+    g.add_argument("--mask-threshold", type=_one_or_list(float),
+                   help="region mask threshold (paper 0.01, reference 1e-4); gyt: a list (0.001,0.01,0.1) scores "
+                        "every threshold in one pass, a row each in `thresholds`")
+    g.add_argument("--mask-normalise", type=_one_or_list(str),
+                   help="max: threshold maps divided by their maximum (paper); none: raw values (reference); "
+                        "gyt: max,none sweeps both scales")
     g.add_argument("--tube-iou", choices=CHOICES["tube_iou"],
-                   help="gyt: tube IoU behind the main map@t keys (both are reported)")
+                   help="gyt, gyt-clips: tube IoU behind the main map@t keys (both are reported)")
     g.add_argument("--pools", help="gyt: per-video label pools; a label outside its video's pool is refused")
+    g.add_argument("--area-split", type=int, help="gyt: widespread tubes have a mean box area above this many "
+                                                  "pixels, the others are saturated (60000; 0: no split)")
     m = p.add_argument_group("mining")
     m.add_argument("--lengths", help="mean class lengths (frames)")
     m.add_argument("--classes", help="class names of the lengths file")
@@ -75,12 +81,26 @@ def _parser() -> argparse.ArgumentParser:
                                                                      "retrieval: the expected items)")
     r.add_argument("--annotations", help="segments file or .srt directory (default: the benchmark's own)")
     r.add_argument("--subset", help="youcook2 subset")
-    r.add_argument("--ranks", type=_numbers(int), help="moments: R@n for these n (1,5)")
+    r.add_argument("--ranks", type=_numbers(int), help="moments: R@n for these n (1,5); retrieval: its cutoffs "
+                   "(1,5,10; activitynet 1,5,50)")
     r.add_argument("--ious", type=_numbers(float), help="moments: IoU thresholds")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                    help="settings of the task's scorer config (eval/scorers/), after the flags, e.g. "
                         "mask_threshold=0.02")
     return p
+
+
+def _one_or_list(kind):
+    """'a' -> kind(a); 'a,b' -> (kind(a), kind(b)): a list of values to sweep (the scorer checks it applies)."""
+    def parse(text: str):
+        try:
+            values = tuple(kind(v.strip()) for v in text.split(",") if v.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a value or a comma-separated list, got {text!r}") from None
+        if not values:
+            raise argparse.ArgumentTypeError(f"expected a value or a comma-separated list, got {text!r}")
+        return values[0] if len(values) == 1 and "," not in text else values
+    return parse
 
 
 def _numbers(kind):
@@ -111,8 +131,9 @@ def scorer_config(args: argparse.Namespace):
     cfg = load_config(scorer.config, overrides=args.overrides, base=base)
     for key, choices in CHOICES.items():
         value = getattr(cfg, key, None)
-        if value is not None and value not in choices:
-            raise ConfigError(f"{key}: {value!r} is not one of {list(choices)}")
+        for item in value if isinstance(value, tuple) else (value,):  # a list to sweep (mask_normalise)
+            if item is not None and item not in choices:
+                raise ConfigError(f"{key}: {item!r} is not one of {list(choices)}")
     return cfg
 
 
@@ -125,9 +146,18 @@ def run(args: argparse.Namespace) -> dict:
     return metrics
 
 
+def _text(value) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else ("-" if value is None else str(value))
+
+
+def _is_rows(value) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
+
+
 def table(metrics: dict) -> str:
-    """Scalar metrics one per line; lists (missing videos, ...) as their length; breakdowns only in the JSON."""
-    rows = [(k, v) for k, v in sorted(metrics.items()) if not isinstance(v, dict)]
+    """Scalar metrics one per line; lists (missing videos, ...) as their length; breakdowns only in the JSON. A
+    list of rows (gyt's `thresholds`, `area_groups`) follows as its own table: its scalar columns, a line each."""
+    rows = [(k, v) for k, v in sorted(metrics.items()) if not isinstance(v, dict) and not _is_rows(v)]
     width = max(len(k) for k, _ in rows)
     lines = []
     for key, value in rows:
@@ -135,8 +165,15 @@ def table(metrics: dict) -> str:
             text = f"{len(value)}" + (f" ({', '.join(map(str, value[:5]))}{', ...' if len(value) > 5 else ''})"
                                       if value else "")
         else:
-            text = f"{value:.4f}" if isinstance(value, float) else ("-" if value is None else str(value))
+            text = _text(value)
         lines.append(f"{key:<{width}}  {text}")
+    for key, value in metrics.items():
+        if _is_rows(value):
+            columns = [c for c in value[0] if not isinstance(value[0][c], (dict, list))]
+            cells = [columns] + [[str(row.get(c)) if c == "mask_threshold" else _text(row.get(c)) for c in columns]
+                                 for row in value]
+            sizes = [max(len(r[i]) for r in cells) for i in range(len(columns))]
+            lines += ["", f"{key}:"] + ["  ".join(f"{c:>{n}}" for c, n in zip(r, sizes)) for r in cells]
     return "\n".join(lines)
 
 

@@ -1,15 +1,19 @@
 """Build a manifest directory (see manifests.schema) from a source.
 
     python -m manifests.build folder VIDEO_DIR --out MANIFEST [--recursive] [--fps 1]
-    python -m manifests.build howto100m NARRATIONS --video-dir DIR --out MANIFEST
+    python -m manifests.build howto100m NARRATIONS --video-dir DIR --out MANIFEST [--vocabulary-filter FILE]
     python -m manifests.build youcook2 ANNOTATIONS_JSON --subset training|validation --video-dir DIR --out MANIFEST
     python -m manifests.build gyt --benchmark-dir DIR [--segments-file FILE] --video-dir DIR --out MANIFEST
     python -m manifests.build yc-interactions --benchmark-dir DIR --video-dir DIR --out MANIFEST
     python -m manifests.build mining SRT_DIR --video-dir DIR --out MANIFEST
+    python -m manifests.build activitynet val_1.json --video-dir DIR --out MANIFEST
+    python -m manifests.build charades-sta charades_sta_test.txt --video-dir DIR --out MANIFEST
+    python -m manifests.build didemo test_data.json --video-dir DIR --out MANIFEST
 
-Evaluation sets (folder, youcook2 validation, gyt, yc-interactions, mining) default to whole videos at 1 fps;
-training sets (howto100m, youcook2 training) to caption windows (16 s centred on each caption, 5 fps, merged
-where they overlap). `--segments whole|windows`, `--fps`, `--window`, `--anchor`, `--no-merge` override.
+Evaluation sets (folder, youcook2 validation, gyt, yc-interactions, mining, activitynet, charades-sta, didemo)
+default to whole videos at 1 fps; training sets (howto100m, youcook2 training) to caption windows (16 s centred
+on each caption, 5 fps, merged where they overlap). `--segments whole|windows`, `--fps`, `--window`, `--anchor`,
+`--no-merge` override.
 Videos are looked up as `<video-dir>/<video_id>.<ext>`; one that is not there is still listed, with
 `probe_error` "missing: <expected path>". Video ids must be safe names (no "..", absolute path or control
 character: `manifests.integrity`), so every path stays inside `--video-dir`; ids, segment units and caption ids
@@ -33,6 +37,9 @@ from manifests.segments import (
     DEFAULT_EVAL_FPS, DEFAULT_TRAIN_FPS, DEFAULT_WINDOW, WindowSpec, whole_video_segments, window_segments,
 )
 from manifests.videos import probe_videos
+from manifests.benchmarks.charades_sta import build_charades_sta
+from manifests.benchmarks.didemo import build_didemo
+from manifests.vocabulary import load_vocabulary
 
 
 def _common_options() -> argparse.ArgumentParser:
@@ -67,6 +74,9 @@ def make_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("howto100m", parents=[common], help="HowTo100M / HowToCaption narrations")
     p.add_argument("narrations", type=Path, help="directory of <vid>.csv, caption.json or HowToCaption JSON")
     p.add_argument("--video-dir", type=Path, required=True)
+    p.add_argument("--vocabulary-filter", type=Path, metavar="FILE",
+                   help="keep only narrations holding a word (or phrase) of FILE, one per line (CoMMA's "
+                        "YouCook2-vocabulary subset; tokenisation: manifests/vocabulary.py)")
     p = sub.add_parser("youcook2", parents=[common], help="YouCook2 annotation JSON")
     p.add_argument("annotations", type=Path, help="youcookii_annotations_trainval.json")
     p.add_argument("--subset", choices=("training", "validation"), default="validation")
@@ -83,6 +93,15 @@ def make_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("mining", parents=[common], help="MiningYouTube .srt annotations")
     p.add_argument("srt_dir", type=Path)
     p.add_argument("--video-dir", type=Path, required=True)
+    p = sub.add_parser("activitynet", parents=[common], help="ActivityNet Captions JSON (val_1.json: COOT's val1)")
+    p.add_argument("annotations", type=Path, help="val_1.json, val_2.json or train.json")
+    p.add_argument("--video-dir", type=Path, required=True)
+    p = sub.add_parser("charades-sta", parents=[common], help="Charades-STA sentence annotations (vid start end##text)")
+    p.add_argument("annotations", type=Path, help="charades_sta_test.txt or charades_sta_train.txt")
+    p.add_argument("--video-dir", type=Path, required=True)
+    p = sub.add_parser("didemo", parents=[common], help="DiDeMo annotation JSON (5-s segments, 21 moments)")
+    p.add_argument("annotations", type=Path, help="test_data.json, val_data.json or train_data.json")
+    p.add_argument("--video-dir", type=Path, required=True)
     return parser
 
 
@@ -91,13 +110,21 @@ def make_draft(args: argparse.Namespace) -> builders.Draft:
     if args.kind == "folder":
         return builders.build_folder(args.video_dir, **named)
     if args.kind == "howto100m":
-        return builders.build_howto100m(args.narrations, args.video_dir, **named)
+        # the vocabulary first: a bad file fails before thousands of narration files are read
+        vocabulary = load_vocabulary(args.vocabulary_filter) if args.vocabulary_filter else None
+        return builders.build_howto100m(args.narrations, args.video_dir, vocabulary=vocabulary, **named)
     if args.kind == "youcook2":
         return builders.build_youcook2(args.annotations, args.video_dir, subset=args.subset, **named)
     if args.kind == "gyt":
         return builders.build_gyt(args.benchmark_dir, args.video_dir, segments_file=args.segments_file, **named)
     if args.kind == "yc-interactions":
         return builders.build_yc_interactions(args.benchmark_dir, args.video_dir, **named)
+    if args.kind == "activitynet":
+        return builders.build_activitynet(args.annotations, args.video_dir, **named)
+    if args.kind == "charades-sta":
+        return build_charades_sta(args.annotations, args.video_dir, **named)
+    if args.kind == "didemo":
+        return build_didemo(args.annotations, args.video_dir, **named)
     return builders.build_mining(args.srt_dir, args.video_dir, **named)
 
 

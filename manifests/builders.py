@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Literal, Mapping
 
-from manifests.benchmarks import gyt, mining, yc_interactions, youcook2
+from manifests.benchmarks import activitynet, gyt, mining, yc_interactions, youcook2
 from manifests.errors import AnnotationError
 from manifests.integrity import id_problem, safe_id, shown
 from manifests.narrations import load_narrations
 from manifests.schema import BoxRow, CaptionRow, VideoRow
+from manifests.vocabulary import Vocabulary, filter_by_vocabulary
 from manifests.videos import VIDEO_EXTENSIONS, VideoSource, locate, scan_folder
 
 Purpose = Literal["eval", "train"]
@@ -82,14 +83,23 @@ def build_folder(video_dir: str | os.PathLike, *, recursive: bool = False, datas
 
 
 def build_howto100m(narrations: str | os.PathLike, video_dir: str | os.PathLike, *, recursive: bool = False,
-                    dataset: str = "howto100m") -> Draft:
-    """Narrations (CSV directory, caption.json or HowToCaption JSON); caption windows."""
+                    dataset: str = "howto100m", vocabulary: Vocabulary | None = None) -> Draft:
+    """Narrations (CSV directory, caption.json or HowToCaption JSON); caption windows. With a `vocabulary`
+    (manifests.vocabulary, CoMMA's YouCook2-vocabulary subset) only the narrations holding one of its entries are
+    kept, and videos left without narrations are not listed; a note gives the counts. Caption ids keep each
+    narration's position in its source file."""
     by_video = load_narrations(narrations)
     in_dir = Path(narrations).is_dir()
     check_ids(narrations, by_video, (lambda v: f"file {v}.csv") if in_dir else _key)
+    numbered = {vid: list(enumerate(items)) for vid, items in by_video.items()}
+    notes: tuple[str, ...] = ()
+    if vocabulary is not None:
+        numbered, counts = filter_by_vocabulary(numbered, vocabulary, text_of=lambda item: item[1].text)
+        notes = (counts.note(vocabulary.source),)
     captions = [CaptionRow(caption_id(vid, "narration", k), vid, n.start, n.end, n.text, "narration", n.source)
-                for vid, items in by_video.items() for k, n in enumerate(items)]
-    return Draft(dataset, locate(list(by_video), video_dir, dataset, None, recursive), captions, "train")
+                for vid, items in numbered.items() for k, n in items]
+    return Draft(dataset, locate(list(numbered), video_dir, dataset, None, recursive), captions, "train",
+                 notes=notes)
 
 
 def build_youcook2(annotations: str | os.PathLike, video_dir: str | os.PathLike, *, subset: str = "validation",
@@ -201,3 +211,18 @@ def build_mining(srt_dir: str | os.PathLike, video_dir: str | os.PathLike, *, re
     captions = [CaptionRow(caption_id(v, "label", i), v, s.start, s.end, s.label, "label", f"{v}.srt block {i + 1}")
                 for v, segs in by_video.items() for i, s in enumerate(segs)]
     return Draft(dataset, locate(list(by_video), video_dir, dataset, "test", recursive), captions, "eval")
+
+
+def build_activitynet(annotations: str | os.PathLike, video_dir: str | os.PathLike, *, recursive: bool = False,
+                      dataset: str = "activitynet") -> Draft:
+    """ActivityNet Captions (`val_1.json`, `val_2.json` or `train.json`): every video of the file, its sentences as
+    captions of kind "sentence" (id = the position in the paragraph, as eval.scorers.timed_queries numbers its
+    queries). Whole videos (an evaluation set) for the val files, caption windows for train.json."""
+    path = Path(annotations)
+    videos = activitynet.load_activitynet(path)
+    check_ids(path, videos, _key)
+    captions = [CaptionRow(caption_id(v, "sentence", s.index), v, s.start, s.end, s.sentence, "sentence",
+                           f"{path.name}[{v!r}]['sentences'][{s.index}]")
+                for v, x in videos.items() for s in x.sentences]
+    purpose: Purpose = "train" if path.stem.startswith("train") else "eval"
+    return Draft(dataset, locate(list(videos), video_dir, dataset, path.stem, recursive), captions, purpose)

@@ -1,12 +1,16 @@
 """Inference per scorer task: a session (store + method adapter) and the benchmark's annotation files -> the
 groups of a predictions file, exactly those the scorer asks for (the scorers' own query plans and video lists).
 
-- gyt-spatial, youcook: one `/spatial` group per query of `query_plan`: heatmaps of the query text over the
+- gyt-spatial, youcook, youcook-bb: one `/spatial` group per query of `query_plan`: heatmaps of the query text over the
   query's seconds (eval.inference.spatial).
 - gyt: per video of the segments file, `/temporal` scores over its vid2step.json pool (eval.inference.temporal)
   and, from a grounding adapter, one `/spatial` tube per maximal run of a predicted action label.
 - mining: per .srt video, `/temporal` log-probabilities over its transcript labels and background.
 - retrieval, moments: the benchmark's timed queries (eval.inference.retrieval, eval.inference.moments).
+- gyt-clips: one `/spatial` group per clip of `eval.scorers.gyt_clips.clip_plan` (grounding adapters): a heatmap
+  of the clip's step for every second of the clip and its per-second `foreground` scores (the step's similarity
+  mapped by `temporal.mapping` over the clip's seconds, as if the clip were the whole video, then smoothed),
+  with `temporal.threshold` as the group's `threshold`.
 Per-second scores come from a grounding adapter's similarities (mapped, `temporal.mapping`) or from a snippet
 adapter's scores (eval.inference.temporal.snippet_scores). A video without features (or too few seconds) fails
 the run under `missing="fail"`; under "miss" its groups are left out and listed (`missing`), and the scorer's
@@ -34,7 +38,7 @@ from eval.inference.temporal import (
     action_labels, label_runs, log_probabilities, map_similarity, pool_scores, snippet_scores,
 )
 from eval.predictions import BACKGROUND, PredictionsMeta
-from eval.scorers import gyt, gyt_spatial, mining, youcook
+from eval.scorers import gyt, gyt_clips, gyt_spatial, mining, youcook, youcook_bb
 from eval.scorers.common import resolve_file
 from eval.scorers.spatial import SpatialQuery
 from eval.scorers.timed_queries import BENCHMARKS
@@ -53,6 +57,28 @@ class Benchmark:
     benchmark: str | None = None    # retrieval, moments: whose timed queries (gyt, youcook2, mining)
 
 
+def _present_items(session, out: Output, by_video: dict, item_id) -> list[str]:
+    """The videos with features; an absent video's misses are recorded per item (`item_id(item)`), as the
+    scorers count them."""
+    present = session.check_present(list(by_video), out.missing)
+    for vid in set(by_video) - set(present):
+        reason = out.missing.pop(vid)
+        out.missing.update({f"{vid}/{item_id(x)}": reason for x in by_video[vid]})
+    return present
+
+
+def _covered_items(session, out: Output, vid: str, video, items: list, item_id) -> list:
+    """The items whose seconds [start, end] the video's features all cover; the others are recorded as misses."""
+    ready = []
+    for x in items:
+        try:
+            video.locate(np.arange(x.start, x.end + 1))
+            ready.append(x)
+        except MissingFeatures as exc:
+            session.miss(out.missing, [f"{vid}/{item_id(x)}"], exc)
+    return ready
+
+
 def _load(session: Session, vid: str, need_seconds: int = 0) -> VideoFeatures:
     video = load_video(session.store, vid, session.encoder, session.cfg.fps)
     have = video.covered_seconds()
@@ -67,6 +93,8 @@ def spatial_plan(bench: Benchmark) -> tuple[list[SpatialQuery], dict]:
     if bench.task == "gyt-spatial":
         cfg = gyt_spatial.GytSpatialConfig(bench.benchmark_dir, bench.protocol, **files)
         plan, info = gyt_spatial.query_plan(cfg)
+    elif bench.task == "youcook-bb":
+        plan, info = youcook_bb.query_plan(youcook_bb.YouCookBBConfig(bench.benchmark_dir, bench.protocol, **files))
     else:
         plan, info = youcook.query_plan(youcook.YouCookConfig(bench.benchmark_dir, bench.protocol, **files))
     return [q for q, _ in plan], info
@@ -80,20 +108,11 @@ def infer_spatial(session: Session, bench: Benchmark) -> Output:
         by_video[q.video_id].append(q)
     texts_list = list(dict.fromkeys(query_text(q.query, session.cfg.text) for q in queries))
     index = {t: i for i, t in enumerate(texts_list)}
-    present = session.check_present(list(by_video), out.missing)
+    present = _present_items(session, out, by_video, lambda q: q.segment_id)
     texts = session.texts(texts_list, present) if texts_list else None
-    for vid in set(by_video) - set(present):  # spatial misses are per query, as the scorer counts them
-        reason = out.missing.pop(vid)
-        out.missing.update({f"{vid}/{q.segment_id}": reason for q in by_video[vid]})
     for vid in progress(session, present, bench.task):
         video = _load(session, vid)
-        ready = []
-        for q in by_video[vid]:
-            try:
-                video.locate(np.arange(q.start, q.end + 1))
-                ready.append(q)
-            except MissingFeatures as exc:
-                session.miss(out.missing, [f"{vid}/{q.segment_id}"], exc)
+        ready = _covered_items(session, out, vid, video, by_video[vid], lambda q: q.segment_id)
         requests = [SpanRequest(q.start, q.end, index[query_text(q.query, session.cfg.text)], True) for q in ready]
         maps = span_heatmaps(session.model, video, requests, texts, session.cfg.spatial, session.black,
                              session.device) if requests else []
@@ -186,6 +205,40 @@ def infer_mining(session: Session, bench: Benchmark) -> Output:
     return out
 
 
+def infer_gyt_clips(session: Session, bench: Benchmark) -> Output:
+    if session.cfg.temporal.mapping == "softmax":
+        raise InferenceError("gyt-clips scores one query per clip: temporal.mapping=softmax over a single label is "
+                             "constant; use minmax, raw or affine")
+    files = {k: v for k, v in (("boxes", bench.boxes), ("segments", bench.segments)) if v}
+    truths, info = gyt_clips.clip_plan(gyt_clips.GytClipsConfig(str(bench.benchmark_dir), bench.protocol, **files))
+    out = Output(files=info)
+    by_video: dict[str, list] = defaultdict(list)
+    for truth in truths:
+        by_video[truth.clip.video_id].append(truth.clip)
+    present = _present_items(session, out, by_video, lambda c: c.clip_id)
+    cfg, model = session.cfg, session.model
+    for vid in progress(session, present, bench.task):
+        video = _load(session, vid)
+        ready = _covered_items(session, out, vid, video, by_video[vid], lambda c: c.clip_id)
+        if not ready:
+            continue
+        queries = list(dict.fromkeys(query_text(c.query, cfg.text) for c in ready))
+        texts = session.texts(queries, [vid])
+        sim, empty = model.similarity(video, texts), video.empty()
+        requests = [SpanRequest(c.start, c.end, queries.index(query_text(c.query, cfg.text)), False) for c in ready]
+        maps = span_heatmaps(model, video, requests, texts, cfg.spatial, session.black, session.device)
+        for clip, request, (heat, _) in zip(ready, requests, maps):
+            rows, _ = video.locate(np.arange(clip.start, clip.end + 1))
+            out.counts["empty_seconds"] += int(empty[rows].sum())
+            scores = map_similarity(sim[rows][:, [request.text]], cfg.temporal, model.similarity_kind, empty[rows])
+            out.spatial.append((vid, clip.clip_id, clip.start, clip.end, clip.query, heat, None,
+                                scores[:, 0].astype(np.float32), float(cfg.temporal.threshold)))
+        out.counts["clips"] += len(ready)
+        out.counts["seconds"] += sum(c.end - c.start + 1 for c in ready)
+    out.counts["videos"] = len(by_video)
+    return out
+
+
 def _timed_queries(runner):
     def run(session: Session, bench: Benchmark) -> Output:
         if bench.benchmark not in BENCHMARKS:
@@ -194,8 +247,9 @@ def _timed_queries(runner):
     return run
 
 
-RUNNERS = {"gyt": infer_gyt, "gyt-spatial": infer_spatial, "youcook": infer_spatial, "mining": infer_mining,
-           "retrieval": _timed_queries(infer_retrieval), "moments": _timed_queries(infer_moments)}
+RUNNERS = {"gyt": infer_gyt, "gyt-spatial": infer_spatial, "gyt-clips": infer_gyt_clips, "youcook": infer_spatial,
+           "youcook-bb": infer_spatial, "mining": infer_mining, "retrieval": _timed_queries(infer_retrieval),
+           "moments": _timed_queries(infer_moments)}
 assert set(RUNNERS) == set(TASKS)
 
 

@@ -62,7 +62,7 @@ def masks(maps: np.ndarray, rule: MaskRule) -> np.ndarray:
     return maps >= cut[:, None, None]
 
 
-def _box_sums(integral: np.ndarray, which: np.ndarray, ranges: np.ndarray) -> np.ndarray:
+def box_sums(integral: np.ndarray, which: np.ndarray, ranges: np.ndarray) -> np.ndarray:
     """Sum of mask `which[i]` over the inclusive pixel range `ranges[i]`, from integral images [c, H+1, W+1]."""
     x0, x1, y0, y1 = (ranges[:, k] for k in range(4))
     empty = (x1 < x0) | (y1 < y0)
@@ -105,5 +105,5 @@ def heatmap_stats(heatmaps: np.ndarray, size: tuple[int, int], ranges: np.ndarra
         if ranges is not None:
             integral = np.zeros((len(region), size[1] + 1, size[0] + 1), np.int32)
             integral[:, 1:, 1:] = region.cumsum(axis=1, dtype=np.int32).cumsum(axis=2, dtype=np.int32)
-            inter[frames] = _box_sums(integral, local, np.asarray(ranges)[frames])
+            inter[frames] = box_sums(integral, local, np.asarray(ranges)[frames])
     return HeatmapStats(points, mask_area, inter)

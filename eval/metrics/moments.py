@@ -73,3 +73,63 @@ def chance_moment_metrics(candidates: list[np.ndarray], truths: list[tuple[float
            for b, m in enumerate(ious)}
     out.update(miou=float(first.mean()), queries=len(truths))
     return out
+
+
+# ---- DiDeMo (Hendricks et al. ICCV 2017): 21 candidate moments, several annotators per query -------------------
+# The published evaluation (github LisaAnne/LocalizingMoments, utils/eval.py, `eval_predictions`), reproduced:
+# moments are inclusive 5-s segment spans (first, last); iou = max(0, min(e1, e2) + 1 - max(s1, s2)) /
+# (max(e1, e2) + 1 - min(s1, s2)) (the union is the hull: equal to the union whenever they overlap, and the IoU is
+# 0 otherwise); per query, the rank of each annotator's moment in the ranked list (1-based), the mean of the 3
+# smallest ranks, and the mean of the 3 largest IoUs of the top-1 moment with the annotators' moments (with 4
+# annotators: the one agreeing least is dropped); Rank@n = share of queries whose mean rank is <= n, mIoU = the
+# mean of the per-query IoUs. Where the script cannot run (a query without proposals, an annotator's moment absent
+# from a shortened list) that rank is infinite and the top-1 IoU 0: never recalled.
+DIDEMO_KEEP = 3     # eval_predictions: np.sort(ranks)[:3], np.sort(ious)[-3:]
+
+
+def segment_iou(pred: tuple[int, int], truth: tuple[int, int]) -> float:
+    """DiDeMo's IoU of two inclusive segment spans (first, last)."""
+    inter = max(0, min(pred[1], truth[1]) + 1 - max(pred[0], truth[0]))
+    return inter / (max(pred[1], truth[1]) + 1 - min(pred[0], truth[0]))
+
+
+def didemo_query(ranked: list[tuple[int, int]], times: list[tuple[int, int]]) -> tuple[float, float]:
+    """(mean of the 3 best ranks, mean of the 3 best top-1 IoUs) of one query (ranked moments best first)."""
+    if not times:
+        raise ValueError("a DiDeMo query needs at least one annotator's moment")
+    first: dict[tuple[int, int], int] = {}
+    for k, span in enumerate(ranked):
+        first.setdefault(tuple(span), k + 1)            # list.index: the first occurrence
+    ranks = sorted(first.get(tuple(t), math.inf) for t in times)[:DIDEMO_KEEP]
+    ious = sorted(segment_iou(tuple(ranked[0]), tuple(t)) if ranked else 0.0 for t in times)[-DIDEMO_KEEP:]
+    return float(np.mean(ranks)), float(np.mean(ious))
+
+
+def didemo_metrics(ranked: list[list[tuple[int, int]]], times: list[list[tuple[int, int]]],
+                   ranks: tuple[int, ...] = RANKS) -> dict[str, float]:
+    """{"r{n}" (Rank@n, percent), "miou" (fraction), "queries"} over queries with ranked segment spans."""
+    if len(ranked) != len(times):
+        raise ValueError(f"{len(ranked)} ranked lists for {len(times)} annotated queries")
+    if not times:
+        raise ValueError("no queries to score")
+    per = np.array([didemo_query(r, t) for r, t in zip(ranked, times)], np.float64)
+    out = {f"r{n}": float(100.0 * np.mean(per[:, 0] <= n)) for n in ranks}
+    out.update(miou=float(per[:, 1].mean()), queries=len(times))
+    return out
+
+
+def seconds_to_segments(proposals: np.ndarray, segment_s: float = 5.0, n_segments: int = 6) -> list[tuple[int, int]]:
+    """Inclusive segment spans of proposals [n, 2+] (start, end) in seconds that are DiDeMo candidates: start and
+    end on the segment grid (within 1e-4 s), 0 <= first <= last < n_segments; ValueError naming the row
+    otherwise."""
+    p = np.asarray(proposals, np.float64)
+    p = p.reshape(-1, p.shape[-1]) if p.size else np.zeros((0, 2))
+    out = []
+    for k, (start, end) in enumerate(p[:, :2]):
+        a, b = start / segment_s, end / segment_s - 1
+        s, e = round(a), round(b)
+        if abs(a - s) * segment_s > 1e-4 or abs(b - e) * segment_s > 1e-4 or not 0 <= s <= e < n_segments:
+            raise ValueError(f"proposal {k} ({start:g}, {end:g}) s is not a DiDeMo candidate (spans of whole "
+                             f"{segment_s:g}-s segments within {n_segments * segment_s:g} s)")
+        out.append((s, e))
+    return out

@@ -111,23 +111,41 @@ def _iou_tables(dets: list[Detection], gts: list[GtTube], variant: str) -> list[
     return rows
 
 
-def class_ap(dets: list[Detection], gts: list[GtTube], thresholds: tuple[float, ...],
-             variant: str = "voxel") -> dict[float, float]:
-    """AP of one class at each IoU threshold (greedy matching in score order, ACT's rule)."""
+def class_matches(dets: list[Detection], gts: list[GtTube], thresholds: tuple[float, ...],
+                  variant: str = "voxel") -> tuple[list[int], dict[float, np.ndarray]]:
+    """Greedy matching of one class in score order (ACT's rule): (the detections' indices by descending score,
+    stable for ties; per IoU threshold, the ground-truth tube each ranked detection is matched to, -1 for none)."""
     order = sorted(range(len(dets)), key=lambda i: -dets[i].score)  # stable for ties
-    dets = [dets[i] for i in order]
-    table = _iou_tables(dets, gts, variant)
+    table = _iou_tables([dets[i] for i in order], gts, variant)
     out = {}
     for th in thresholds:
         free = np.ones(len(gts), bool)
-        is_tp = np.zeros(len(dets), bool)
+        matched = np.full(len(order), -1, np.int64)
         for i, row in enumerate(table):
             ious = np.where(free, row, -1.0)
             j = int(np.argmax(ious)) if len(ious) else -1
             if j >= 0 and ious[j] >= th and ious[j] >= 0:
-                free[j], is_tp[i] = False, True
-        out[th] = ap_from_matches(is_tp, len(gts))
-    return out
+                free[j], matched[i] = False, j
+        out[th] = matched
+    return order, out
+
+
+def class_ap(dets: list[Detection], gts: list[GtTube], thresholds: tuple[float, ...],
+             variant: str = "voxel") -> dict[float, float]:
+    """AP of one class at each IoU threshold (greedy matching in score order, ACT's rule)."""
+    _, matched = class_matches(dets, gts, thresholds, variant)
+    return {th: ap_from_matches(matched[th] >= 0, len(gts)) for th in thresholds}
+
+
+def _by_class(dets: list[Detection], gts: list[GtTube]) -> tuple[dict[str, list[int]], dict[str, list[Detection]]]:
+    """(indices of the ground-truth tubes of each class, in label order; the detections of each class)."""
+    gt_by_class: dict[str, list[int]] = defaultdict(list)
+    for j, g in enumerate(gts):
+        gt_by_class[g.label].append(j)
+    det_by_class: dict[str, list[Detection]] = defaultdict(list)
+    for d in dets:
+        det_by_class[d.label].append(d)
+    return dict(sorted(gt_by_class.items())), det_by_class
 
 
 def video_map(dets: list[Detection], gts: list[GtTube], thresholds: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5),
@@ -135,13 +153,40 @@ def video_map(dets: list[Detection], gts: list[GtTube], thresholds: tuple[float,
     """(mAP per threshold, AP per class per threshold) over the classes that have ground truth."""
     if variant not in _IOU:
         raise ValueError(f"unknown tube IoU {variant!r} (one of {IOU_VARIANTS})")
-    gt_by_class: dict[str, list[GtTube]] = defaultdict(list)
-    for g in gts:
-        gt_by_class[g.label].append(g)
-    det_by_class: dict[str, list[Detection]] = defaultdict(list)
-    for d in dets:
-        det_by_class[d.label].append(d)
-    per_class = {label: class_ap(det_by_class.get(label, []), tubes, thresholds, variant)
-                 for label, tubes in sorted(gt_by_class.items())}
+    gt_by_class, det_by_class = _by_class(dets, gts)
+    per_class = {label: class_ap(det_by_class.get(label, []), [gts[j] for j in rows], thresholds, variant)
+                 for label, rows in gt_by_class.items()}
     means = {th: float(np.mean([ap[th] for ap in per_class.values()])) if per_class else 0.0 for th in thresholds}
     return means, per_class
+
+
+def grouped_video_map(dets: list[Detection], gts: list[GtTube], group: list[str], thresholds: tuple[float, ...],
+                      variant: str = "voxel") -> dict[str, tuple[dict[float, float] | None, dict[str, dict]]]:
+    """mAP per group of ground-truth tubes (`group[j]` names the group of `gts[j]`), e.g. widespread vs
+    saturated actions: {group: (mAP per threshold, or None for a group without tubes; AP per class)}.
+
+    The matching is the one of `video_map` over all tubes; in a group's ranking a detection matched to a tube of
+    another group is left out (neither hit nor false alarm), and an unmatched detection is a false alarm in every
+    group. A group's mAP is the mean over the classes with ground truth in that group."""
+    if variant not in _IOU:
+        raise ValueError(f"unknown tube IoU {variant!r} (one of {IOU_VARIANTS})")
+    if len(group) != len(gts):
+        raise ValueError(f"{len(group)} group names for {len(gts)} ground-truth tubes")
+    names = list(dict.fromkeys(group))
+    per_class: dict[str, dict[str, dict[float, float]]] = {g: {} for g in names}
+    gt_by_class, det_by_class = _by_class(dets, gts)
+    for label, rows in gt_by_class.items():
+        _, matched = class_matches(det_by_class.get(label, []), [gts[j] for j in rows], thresholds, variant)
+        of = np.array([group[j] for j in rows], dtype=object)
+        for g in names:
+            n_gt = int((of == g).sum())
+            if not n_gt:
+                continue
+            aps = {}
+            for th in thresholds:
+                m = matched[th]
+                kept = m[(m < 0) | (of[np.maximum(m, 0)] == g)]
+                aps[th] = ap_from_matches(kept >= 0, n_gt)
+            per_class[g][label] = aps
+    return {g: ({th: float(np.mean([ap[th] for ap in per_class[g].values()])) for th in thresholds}
+                if per_class[g] else None, per_class[g]) for g in names}

@@ -7,7 +7,8 @@ Root attributes
     ``format``  = "groundcache-predictions", ``version`` = 1, or 2 when the file holds ``/retrieval`` or
                 ``/moments`` groups (readers of version 1 refuse those files; this reader reads both),
     ``task``    = the scorer the file is for: "gyt" (untrimmed spatio-temporal), "gyt-spatial", "youcook", "mining",
-                "retrieval" (text-video retrieval), "moments" (moment retrieval),
+                "retrieval" (text-video retrieval), "moments" (moment retrieval), "gyt-clips" (clip-level
+                spatio-temporal grounding of one given step),
     ``method``  = free text naming the method ("ours", "centre-prior", ...),
     ``protocol`` = "paper" | "reference": the inference preset the file was made with,
     ``metadata`` = a JSON object as text (config, git SHA, annotation files used, ...); may be "{}".
@@ -23,6 +24,10 @@ Time: one row per second. Second s is the frame decoded at t = s seconds (0-base
     optional dataset ``padding`` float32 [gh, gw]: the model's heatmap for an all-black (zero-padded) frame. The
     published scripts score a segment's last second on such a padded frame; ``--protocol reference`` uses this
     map there (zeros when absent). Reference-preset inference writes it.
+    gyt-clips (one group per clip of `eval.scorers.gyt_clips.clip_plan`, segment id = the clip id, start/end =
+    the clip, query = its step): also dataset ``foreground`` float32 [n] (second start + j: how much the query
+    happens then, higher = more) and attr ``threshold`` (float): second start + j is predicted foreground when
+    foreground[j] >= threshold. Optional elsewhere (other scorers ignore it); ``threshold`` needs ``foreground``.
 ``/points/<video_id>/<segment_id>`` (group; optional, for methods that predict points or boxes directly)
     attrs ``start``, ``end``, ``query`` as above, and either dataset ``points`` float32 [n, 2] ((x, y) pixels of
     the frame) with optional ``boxes`` float32 [n, 4] ((x1, y1, x2, y2) pixels), or attr
@@ -92,6 +97,8 @@ class SpatialPrediction:
     query: str
     heatmaps: np.ndarray  # float32 [end - start + 1, gh, gw]
     padding: np.ndarray | None = None  # float32 [gh, gw]: heatmap of a zero-padded frame (reference protocol)
+    foreground: np.ndarray | None = None  # float32 [end - start + 1]: per-second score of the query (gyt-clips)
+    threshold: float | None = None  # foreground >= threshold: the query is predicted at that second
 
 
 @dataclass(frozen=True)
@@ -189,6 +196,23 @@ def heatmaps_array(path, where: str, array) -> np.ndarray:
     if min(array.shape[1:]) < 1:
         raise PredictionsError(path, where, f"heatmaps of shape {array.shape} have no cells (need gh, gw >= 1)")
     return array
+
+
+def check_foreground(path, where: str, foreground, threshold, n: int) -> tuple[np.ndarray | None, float | None]:
+    """A /spatial group's optional per-second `foreground` scores [n] and attr `threshold` (finite; only with
+    `foreground`)."""
+    if foreground is not None:
+        foreground = finite_float32(path, f"{where}/foreground", foreground, 1)
+        if len(foreground) != n:
+            raise PredictionsError(path, f"{where}/foreground", f"{len(foreground)} scores for {n} heatmaps")
+    if threshold is None:
+        return foreground, None
+    if foreground is None:
+        raise PredictionsError(path, f"{where} attr 'threshold'", "a threshold without a 'foreground' dataset")
+    if isinstance(threshold, (bool, np.bool_)) or not isinstance(threshold, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(threshold):
+        raise PredictionsError(path, f"{where} attr 'threshold'", f"must be a finite number, got {threshold!r}")
+    return foreground, float(threshold)
 
 
 def check_span(path, where: str, start, end, n: int | None) -> tuple[int, int]:

@@ -9,8 +9,8 @@ import numpy as np
 
 from eval.predictions.format import (
     FORMAT, RANKED_VERSION, READS, MomentPrediction, PointPrediction, Predictions, PredictionsError,
-    PredictionsMeta, RetrievalPrediction, SpatialPrediction, TemporalPrediction, check_labels, check_meta,
-    check_proposals, check_retrieval, check_span, finite_float32, heatmaps_array,
+    PredictionsMeta, RetrievalPrediction, SpatialPrediction, TemporalPrediction, check_foreground, check_labels,
+    check_meta, check_proposals, check_retrieval, check_span, finite_float32, heatmaps_array,
 )
 
 
@@ -85,14 +85,19 @@ def _required(path, where: str, data: dict, name: str) -> np.ndarray:
 
 def _read_spatial(path, vid: str, sid: str, g: h5py.Group) -> SpatialPrediction:
     where, attrs = f"/spatial/{vid}/{sid}", dict(g.attrs)
-    data = _datasets(path, where, g, {"heatmaps", "padding"})
+    data = _datasets(path, where, g, {"heatmaps", "padding", "foreground"})
     heatmaps = heatmaps_array(path, f"{where}/heatmaps", _required(path, where, data, "heatmaps"))
     start, end = check_span(path, where, _attr_int(path, where, attrs, "start"),
                              _attr_int(path, where, attrs, "end"), heatmaps.shape[0])
     padding = None
     if "padding" in data:
         padding = finite_float32(path, f"{where}/padding", data["padding"], 2, heatmaps.shape[1:])
-    return SpatialPrediction(vid, sid, start, end, _attr_str(path, where, attrs, "query"), heatmaps, padding)
+    threshold = attrs.get("threshold")
+    foreground, threshold = check_foreground(path, where, data.get("foreground"),
+                                             threshold.item() if isinstance(threshold, np.generic) else threshold,
+                                             heatmaps.shape[0])
+    return SpatialPrediction(vid, sid, start, end, _attr_str(path, where, attrs, "query"), heatmaps, padding,
+                             foreground, threshold)
 
 
 def _read_points(path, vid: str, sid: str, g: h5py.Group) -> PointPrediction:

@@ -9,8 +9,8 @@ import h5py
 import numpy as np
 
 from eval.predictions.format import (
-    FORMAT, RANKED_VERSION, VERSION, PredictionsError, PredictionsMeta, check_labels, check_meta, check_name,
-    check_proposals, check_retrieval, check_span, finite_float32, heatmaps_array, moment_group_names,
+    FORMAT, RANKED_VERSION, VERSION, PredictionsError, PredictionsMeta, check_foreground, check_labels, check_meta,
+    check_name, check_proposals, check_retrieval, check_span, finite_float32, heatmaps_array, moment_group_names,
 )
 
 
@@ -48,17 +48,23 @@ class PredictionsWriter:
         return self._file.create_group(where)
 
     def add_spatial(self, video_id: str, segment_id: str | int, start: int, end: int, query: str,
-                    heatmaps: np.ndarray, padding: np.ndarray | None = None) -> None:
+                    heatmaps: np.ndarray, padding: np.ndarray | None = None, foreground: np.ndarray | None = None,
+                    threshold: float | None = None) -> None:
         where = f"/spatial/{video_id}/{segment_id}"
         heatmaps = heatmaps_array(self.path, f"{where}/heatmaps", heatmaps)
         start, end = check_span(self.path, where, start, end, heatmaps.shape[0])
         if padding is not None:
             padding = finite_float32(self.path, f"{where}/padding", padding, 2, heatmaps.shape[1:])
+        foreground, threshold = check_foreground(self.path, where, foreground, threshold, heatmaps.shape[0])
         group = self._new_group("spatial", video_id, str(segment_id))
         group.attrs.update(start=start, end=end, query=str(query))
         group.create_dataset("heatmaps", data=heatmaps)
         if padding is not None:
             group.create_dataset("padding", data=padding)
+        if foreground is not None:
+            group.create_dataset("foreground", data=foreground)
+        if threshold is not None:
+            group.attrs["threshold"] = threshold
 
     def add_points(self, video_id: str, segment_id: str | int, start: int, end: int, query: str,
                    points: np.ndarray | None = None, boxes: np.ndarray | None = None,

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from eval.predictions import Predictions
-from eval.scorers import gyt, gyt_spatial, mining, moments, retrieval, youcook
+from eval.scorers import gyt, gyt_clips, gyt_spatial, mining, moments, retrieval, youcook, youcook_bb
 from eval.tasks import TASKS
 
 
@@ -28,5 +28,7 @@ SCORERS: dict[str, Scorer] = {
     "mining": Scorer(mining.MiningConfig, mining.score, ("benchmark_dir",)),
     "retrieval": Scorer(retrieval.RetrievalConfig, retrieval.score),
     "moments": Scorer(moments.MomentsConfig, moments.score, ("benchmark", "benchmark_dir")),
+    "gyt-clips": Scorer(gyt_clips.GytClipsConfig, gyt_clips.score, ("benchmark_dir",)),
+    "youcook-bb": Scorer(youcook_bb.YouCookBBConfig, youcook_bb.score, ("benchmark_dir",)),
 }
 assert tuple(SCORERS) == TASKS, (tuple(SCORERS), TASKS)

@@ -37,18 +37,55 @@ class MissingPredictionsError(ScoreError):
                          f"them as misses (they stay in every denominator).")
 
 
+# Mask rules a predictions file may name in its metadata (`"mask_rule": {"name": ...}`), for maps on a scale
+# of their own. "cosine-0.5": the paper's rule for the frozen-feature baselines (CLIP, MIL-NCE; CVPR appendix
+# 8.3: "normalize the sentence and region features, then select a spatial threshold 0.5"): a pixel is in the
+# mask when its (upsampled) cosine is >= 0.5, raw values, no max-normalisation. `python -m eval.baselines
+# global-sim --mask-rule cosine-0.5` writes it; the scorers that read it apply it unless a flag overrides.
+NAMED_MASK_RULES = {"cosine-0.5": MaskRule(threshold=0.5, normalise=False)}
+
+
+class MaskRuleOverrideWarning(UserWarning):
+    """A scorer flag overrides the mask rule the predictions file names."""
+
+
 @dataclass(frozen=True)
 class MaskOptions:
     rule: MaskRule
     box_convention: str  # "inclusive" (paper) or "reference" (ground-truth mask shifted one pixel in x)
+    named: str | None = None  # the predictions' named rule applied (NAMED_MASK_RULES), None: the protocol's
 
 
-def mask_options(protocol: str, threshold: float | None = None, normalise: str | None = None) -> MaskOptions:
-    """Protocol defaults for region masks, with optional overrides of the threshold and the normalisation."""
+def recorded_mask_rule(metadata: dict | None, path: str = "the predictions") -> str | None:
+    """The name of the mask rule a predictions file's metadata records (None when it records none)."""
+    entry = (metadata or {}).get("mask_rule")
+    if entry is None:
+        return None
+    name = entry.get("name") if isinstance(entry, dict) else None
+    if name not in NAMED_MASK_RULES:
+        raise ScoreError(f"{path}: metadata 'mask_rule' {entry!r} names no known rule (one of "
+                         f"{sorted(NAMED_MASK_RULES)})")
+    return name
+
+
+def mask_options(protocol: str, threshold: float | None = None, normalise: str | None = None,
+                 metadata: dict | None = None, path: str = "the predictions") -> MaskOptions:
+    """Protocol defaults for region masks, with optional overrides of the threshold and the normalisation.
+    With the predictions' `metadata` naming a rule (`recorded_mask_rule`), that rule replaces the protocol's;
+    an explicit threshold or normalisation still wins, with a MaskRuleOverrideWarning."""
     base = PAPER_MASK if protocol == "paper" else REFERENCE_MASK
+    named = recorded_mask_rule(metadata, path)
+    if named is not None:
+        base = NAMED_MASK_RULES[named]
+        if threshold is not None or normalise is not None:
+            warnings.warn(MaskRuleOverrideWarning(
+                f"{path} names mask rule {named!r} (threshold {base.threshold}, normalise "
+                f"{'max' if base.normalise else 'none'}); overridden by mask_threshold={threshold}, "
+                f"mask_normalise={normalise}"), stacklevel=2)
     rule = MaskRule(base.threshold if threshold is None else threshold,
                     base.normalise if normalise is None else normalise == "max")
-    return MaskOptions(rule, "inclusive" if protocol == "paper" else "reference")
+    overridden = named is not None and rule != NAMED_MASK_RULES[named]
+    return MaskOptions(rule, "inclusive" if protocol == "paper" else "reference", None if overridden else named)
 
 
 def check_missing_policy(policy: str) -> None:

@@ -20,9 +20,25 @@ Protocols: paper = masks from max-normalised maps >= 0.01, inclusive ground-trut
 maps >= 1e-4 and the ground-truth mask shifted one pixel in x, the conventions of the published spatial script
 (no published script exists for this task). Both tube IoU variants are always reported (`map_voxel@t`,
 `map_act@t`); `tube_iou` picks the one behind the main `map@t` keys.
+
+Mask sweep (CVPR Table 12): `mask_threshold` and `mask_normalise` may each be a list; the heatmaps are then
+upsampled once and masked by every (scale, threshold) pair, scale-major in the order given (`mask_sweep`). The
+top-level keys are the first pair's; `thresholds` holds a row per pair with its mAP at every IoU (both tube IoU
+variants, and per area group). The IoU+Pointing game does not depend on the mask (pointing is the map's maximum),
+so it is not repeated per row. A threshold must be finite and in (0, 1].
+
+Widespread / saturated (CVPR Table 15, Sec. 10.3: "widespread actions have an area larger than A = 60,000
+pixels"): the area of an action is that of its ground-truth tube, the mean over the tube's boxed seconds of the
+box's pixels in its video's frame (the ground-truth pixel set of the IoU, clipped to the frame); tubes with an
+area > `area_split` are widespread, the others saturated (0: no split). `area_groups` gives each group's tubes,
+their boxed seconds (`frames`), how many of those have a box larger than A themselves (`frames_over_area`, the
+per-frame reading), and its mAP: the matching is the one over all tubes, a detection matched to a tube of the
+other group is left out of this group's ranking, an unmatched one is a false alarm in both
+(`eval.metrics.video_ap.grouped_video_map`).
 """
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Literal
@@ -31,17 +47,20 @@ import numpy as np
 
 from eval.metrics.boxes import range_area
 from eval.metrics.spatiotemporal import IouPointingCounts, iou_pointing_counts
-from eval.metrics.video_ap import IOU_VARIANTS, Detection, GtTube, video_map
+from eval.metrics.video_ap import IOU_VARIANTS, Detection, GtTube, grouped_video_map, video_map
 from eval.predictions import BACKGROUND, Predictions
 from eval.scorers.common import (
-    MissingPredictionsError, ScoreError, check_boxes, check_missing_policy, frame_sizes, mask_options,
+    MaskOptions, MissingPredictionsError, ScoreError, check_boxes, check_missing_policy, mask_options,
     resolve_file, warn_unscored,
 )
-from eval.scorers.gyt_tubes import PredTube, TubeStats, gt_boxes, tube_stats, video_tubes
+from eval.scorers.gyt_spatial import sizes_for
+from eval.scorers.gyt_tubes import PredTube, TubeStats, gt_boxes, tube_stats, tube_stats_sweep, video_tubes
 from manifests.benchmarks.gyt import load_boxes, load_segments, load_vid2step
 
 SUBDIR = "groundingyoutube"
 THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5)
+AREA_SPLIT = 60_000  # CVPR Sec. 10.3: "widespread actions have an area larger than A = 60,000 pixels"
+AREA_GROUPS = ("widespread", "saturated")
 
 
 @dataclass(frozen=True)
@@ -53,10 +72,11 @@ class GytConfig:
     sizes: str | None = None  # JSON {vid: [W, H]}; default id2wh_new.json
     frame_size: tuple[int, int] | None = None
     missing: str = "fail"
-    mask_threshold: float | None = None
-    mask_normalise: Literal["max", "none", None] = None  # None: per protocol
+    mask_threshold: float | tuple[float, ...] | None = None  # several: one pass, a `thresholds` row each
+    mask_normalise: Literal["max", "none", None] | tuple[Literal["max", "none"], ...] = None  # None: per protocol
     tube_iou: str = "voxel"  # "voxel" | "act"
     pools: str | None = "vid2step.json"  # each video's label pool; None: labels are not checked against it
+    area_split: int = AREA_SPLIT  # widespread tubes: mean box pixels > this (CVPR Table 15); 0: no split
 
 
 @dataclass(frozen=True)
@@ -191,9 +211,10 @@ def score(cfg: GytConfig, preds: Predictions) -> dict:
         raise ValueError(f"unknown tube IoU {cfg.tube_iou!r} (one of {IOU_VARIANTS})")
     preds.require_task("gyt")
     truths, info = video_truths(cfg)
-    sizes_file = None if cfg.frame_size else resolve_file(cfg.benchmark_dir, SUBDIR, cfg.sizes or "id2wh_new.json")
-    sizes = frame_sizes(sizes_file, cfg.frame_size, None)
-    mask = mask_options(cfg.protocol, cfg.mask_threshold, cfg.mask_normalise)
+    sizes = sizes_for(cfg)
+    sweep = mask_sweep(cfg, metadata=preds.meta.metadata, path=preds.path)
+    mask = sweep[0]
+    area_split = _area_split(cfg.area_split)
     if cfg.pools is not None:
         check_pools(cfg, truths, preds, info["segments_file"])
     warn_unscored(preds.path, "predicted video(s)", preds.video_ids() - set(truths))
@@ -204,13 +225,16 @@ def score(cfg: GytConfig, preds: Predictions) -> dict:
              for vid, t in truths.items()}
     tubes = {vid: video_tubes(preds, vid) if vid in preds.temporal else [] for vid in truths}
     flat = [t for vid in truths for t in tubes[vid]]
-    all_stats = tube_stats(flat, boxes, sizes, mask)
-    flat_stats = iter(all_stats)
+    swept = [tube_stats(flat, boxes, sizes, mask)] if len(sweep) == 1 else \
+        tube_stats_sweep(flat, boxes, sizes, [m.rule for m in sweep])
+    all_stats = swept[0]
+    flat_stats, flat_scores = iter(all_stats), []
     total, detections, gt_tubes, lost = IouPointingCounts(0.0, 0, 0, 0), [], [], []
     for vid, truth in truths.items():
         n_sec = _video_length(vid, truth, preds)
         stats = [next(flat_stats) for _ in tubes[vid]]
         scores = [_tube_score(t, preds) for t in tubes[vid]]
+        flat_scores.extend(scores)
         counts, dets, gts, lost_v = _video_outputs(vid, truth, n_sec, _predicted_labels(vid, n_sec, preds),
                                                    tubes[vid], stats, scores, range_area(boxes[vid].ranges))
         total = total + counts
@@ -226,11 +250,112 @@ def score(cfg: GytConfig, preds: Predictions) -> dict:
            "gt_tubes": len(gt_tubes), "gt_segments_without_boxes": sum(t.without_boxes for t in truths.values()),
            "detections": len(detections), "missing_videos": missing, "action_seconds_without_tube": len(lost),
            "tube_iou": cfg.tube_iou, "frame_sizes": sizes.source, "mask_threshold": mask.rule.threshold,
-           "mask_normalise": mask.rule.normalise, "box_convention": mask.box_convention, **info}
+           "mask_normalise": mask.rule.normalise, "mask_rule": mask.named, "box_convention": mask.box_convention,
+           **info}
     without_region = sum(not st.has_region for st in all_stats)
     out["tubes_without_region"] = without_region
     out.update(_map_keys(detections, gt_tubes, cfg.tube_iou, regions=without_region == 0))
+    groups = area_groups(gt_tubes, area_split) if area_split else None
+    if groups is not None:
+        out.update(_area_keys(detections, gt_tubes, groups, area_split, out, cfg.tube_iou, without_region == 0))
+    if len(sweep) > 1:
+        out["thresholds"] = [_sweep_row(m, [Detection(t.video_id, t.query, sc, t.start, t.end, st.mask_area, st.inter)
+                                            for t, st, sc in zip(flat, stats, flat_scores)],
+                                        gt_tubes, groups, cfg.tube_iou, without_region == 0)
+                             for m, stats in zip(sweep, swept)]
     return out
+
+
+def _as_list(value) -> list:
+    return list(value) if isinstance(value, (tuple, list)) else [value]
+
+
+def mask_sweep(cfg: GytConfig, **rule_source) -> list[MaskOptions]:
+    """The region-mask rules to score: every scale of `mask_normalise` with every threshold of `mask_threshold`
+    (scale-major, in the order given; a setting left out takes the default, `mask_options` given `rule_source`).
+    The first rule gives the top-level keys; more than one adds a `thresholds` row per rule. A threshold must be
+    finite and in (0, 1]: a fraction of each map's maximum, or raw roll-out mass (which sums to 1 per clip) or a
+    cosine."""
+    thresholds, scales = _as_list(cfg.mask_threshold), _as_list(cfg.mask_normalise)
+    for key, values in (("mask_threshold", thresholds), ("mask_normalise", scales)):
+        if not values:
+            raise ScoreError(f"{key}: an empty list")
+        twice = [v for i, v in enumerate(values) if v in values[:i]]
+        if twice:
+            raise ScoreError(f"{key}: {twice[0]!r} is listed twice")
+    for scale in scales:
+        if scale not in (None, "max", "none"):
+            raise ScoreError(f"mask_normalise: {scale!r} is not one of ['max', 'none']")
+    for t in thresholds:
+        if t is not None and not (isinstance(t, (int, float)) and not isinstance(t, bool) and math.isfinite(t)
+                                  and 0 < t <= 1):
+            raise ScoreError(f"mask_threshold: {t!r} is not a finite number in (0, 1]")
+    return [mask_options(cfg.protocol, t, s, **rule_source) for s in scales for t in thresholds]
+
+
+def _area_split(value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ScoreError(f"area_split: {value!r} is not a whole number of pixels >= 0 (0: no split)")
+    return value
+
+
+def tube_area(tube: GtTube) -> float:
+    """An action's area (CVPR Table 15): the mean, over the tube's boxed seconds, of the box's pixels in its
+    video's frame (the ground-truth pixel set of the IoU: clipped to the frame, protocol convention)."""
+    return float(np.mean(tube.box_area))
+
+
+def area_groups(tubes: list[GtTube], area_split: int) -> list[str]:
+    """'widespread' for each tube whose area (`tube_area`) is larger than `area_split` pixels, else 'saturated'."""
+    return [AREA_GROUPS[0] if tube_area(t) > area_split else AREA_GROUPS[1] for t in tubes]
+
+
+def _means(means: dict[float, float] | None) -> dict:
+    out = {f"map@{th}": None if means is None else means[th] for th in THRESHOLDS}
+    out["map_mean"] = None if means is None else float(np.mean([means[th] for th in THRESHOLDS]))
+    return out
+
+
+def _group_maps(detections: list[Detection], tubes: list[GtTube], groups: list[str], variant: str,
+                regions: bool) -> dict[str, tuple[dict, dict]]:
+    """{group: (map keys, AP per class)} of widespread and saturated tubes (null maps without regions)."""
+    result = grouped_video_map(detections, tubes, groups, THRESHOLDS, variant) if regions else {}
+    return {g: (_means(result[g][0] if g in result else None), result[g][1] if g in result else {})
+            for g in AREA_GROUPS}
+
+
+def _area_keys(detections: list[Detection], tubes: list[GtTube], groups: list[str], area_split: int, out: dict,
+               variant: str, regions: bool) -> dict:
+    """`area_groups`: a row per group (widespread, saturated, total) with its tubes, their boxed seconds
+    (`frames`), those whose own box is larger than the split (`frames_over_area`) and the chosen variant's mAP."""
+    maps = _group_maps(detections, tubes, groups, variant, regions)
+    rows = []
+    for name in (*AREA_GROUPS, "total"):
+        members = [t for t, g in zip(tubes, groups) if name in (g, "total")]
+        row = {"group": name, "tubes": len(members), "frames": sum(len(t.seconds) for t in members),
+               "frames_over_area": sum(int((t.box_area > area_split).sum()) for t in members)}
+        if name == "total":
+            row.update({k: out[k] for k in _means(None)})
+        else:
+            row.update(maps[name][0], per_class={label: {f"ap@{th}": aps[th] for th in THRESHOLDS}
+                                                 for label, aps in maps[name][1].items()})
+        rows.append(row)
+    return {"area_split": area_split, "area_measure": "tube mean of box pixels", "area_groups": rows}
+
+
+def _sweep_row(mask: MaskOptions, detections: list[Detection], tubes: list[GtTube], groups: list[str] | None,
+               variant: str, regions: bool) -> dict:
+    """One row of `thresholds`: the mask rule, the chosen variant's mAP (per group at IoU 0.4 as well, Table
+    15's figure), and every figure nested (`voxel`, `act`, `widespread`, `saturated`)."""
+    row: dict = {"mask_normalise": "max" if mask.rule.normalise else "none", "mask_threshold": mask.rule.threshold}
+    nested = {v: _means(video_map(detections, tubes, THRESHOLDS, v)[0] if regions else None) for v in IOU_VARIANTS}
+    row.update(nested[variant])
+    if groups is not None:
+        maps = _group_maps(detections, tubes, groups, variant, regions)
+        row.update({f"{g}_map@0.4": maps[g][0]["map@0.4"] for g in AREA_GROUPS})
+        nested.update({g: maps[g][0] for g in AREA_GROUPS})
+    row.update(nested)
+    return row
 
 
 def _map_keys(detections: list[Detection], tubes: list[GtTube], chosen: str, regions: bool) -> dict:

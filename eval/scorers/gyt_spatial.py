@@ -97,7 +97,9 @@ def query_plan(cfg: GytSpatialConfig) -> tuple[Plan, dict]:
     return plan, info
 
 
-def sizes_for(cfg: GytSpatialConfig) -> FrameSizes:
+def sizes_for(cfg) -> FrameSizes:
+    """Each video's frame size (the sizes file, default id2wh_new.json), or `frame_size` for every video; a
+    gyt, gyt-spatial or gyt-clips config."""
     sizes_file = None if cfg.frame_size else resolve_file(cfg.benchmark_dir, SUBDIR, cfg.sizes or DEFAULT_SIZES)
     return frame_sizes(sizes_file, cfg.frame_size, None)
 
@@ -109,7 +111,8 @@ def score(cfg: GytSpatialConfig, preds: Predictions) -> dict:
     sizes = sizes_for(cfg)
     gt = ground_truth(plan, sizes, info["boxes_file"])
     reference = cfg.protocol == "reference"
-    protocol = SpatialProtocol(mask_options(cfg.protocol, cfg.mask_threshold, cfg.mask_normalise),
+    protocol = SpatialProtocol(mask_options(cfg.protocol, cfg.mask_threshold, cfg.mask_normalise,
+                                            preds.meta.metadata, preds.path),
                                reference_indexing=reference, empty_box_is_miss=reference)
     scores = score_spatial(gt, preds, protocol, cfg.missing)
     out = summarise_spatial(scores, gt, split_skips_empty=reference)

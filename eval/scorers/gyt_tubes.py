@@ -13,11 +13,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from eval.metrics.boxes import pixel_ranges, points_in_boxes, range_area, range_intersection, uniform_expected_hit
-from eval.metrics.heatmaps import heatmap_stats
+from eval.metrics.heatmaps import MaskRule, box_sums, first_argmax, heatmap_stats, masks, upsample
 from eval.predictions import PointPrediction, Predictions, SpatialPrediction
 from eval.scorers.common import MaskOptions, ScoreError
 
 _EMPTY_RANGE = (0, -1, 0, -1)
+_SWEEP_PIXELS = 32 * 640 * 480  # pixels upsampled at once by heatmap_sweep (as heatmap_stats)
 
 
 @dataclass(frozen=True)
@@ -74,8 +75,8 @@ class GtBoxes:
         return boxes, ranges, has
 
 
-def tube_stats(tubes: list[PredTube], gt: dict[str, GtBoxes], sizes, mask: MaskOptions) -> list[TubeStats]:
-    """Statistics of every tube (all videos at once, so identical heatmaps are upsampled once)."""
+def _base_stats(tubes: list[PredTube], gt: dict[str, GtBoxes], sizes) -> tuple[list[TubeStats], dict]:
+    """Each tube's statistics from its points alone, and its heatmap jobs grouped by (frame size, grid)."""
     out, heat_jobs = [], defaultdict(list)
     for i, tube in enumerate(tubes):
         seconds = np.arange(tube.start, tube.end + 1)
@@ -88,18 +89,67 @@ def tube_stats(tubes: list[PredTube], gt: dict[str, GtBoxes], sizes, mask: MaskO
         if tube.spatial is not None:
             heat_jobs[(size, tube.spatial.heatmaps.shape[1:])].append((i, boxes, ranges, has_box))
         out.append(stats)
+    return out, heat_jobs
+
+
+def _with_heatmaps(out: list[TubeStats], tubes: list[PredTube], jobs: list, points: np.ndarray,
+                   mask_area: np.ndarray, inter: np.ndarray) -> list[TubeStats]:
+    """`out` with the tubes of `jobs` given their heatmaps' pointing and region counts (rows in job order)."""
+    out = list(out)
+    at = 0
+    for i, boxes, _, has_box in jobs:
+        part = slice(at, at + len(boxes))
+        at += len(boxes)
+        hit = out[i].hit if tubes[i].points is not None else \
+            (points_in_boxes(points[part], boxes) & has_box).astype(np.float64)
+        out[i] = TubeStats(hit, mask_area[part], inter[part], True)
+    return out
+
+
+def tube_stats(tubes: list[PredTube], gt: dict[str, GtBoxes], sizes, mask: MaskOptions) -> list[TubeStats]:
+    """Statistics of every tube (all videos at once, so identical heatmaps are upsampled once)."""
+    out, heat_jobs = _base_stats(tubes, gt, sizes)
     for (size, _), jobs in heat_jobs.items():
         maps = np.concatenate([tubes[i].spatial.heatmaps for i, *_ in jobs])
         result = heatmap_stats(maps, size, np.concatenate([r for _, _, r, _ in jobs]), mask.rule)
-        at = 0
-        for i, boxes, _, has_box in jobs:
-            n = len(boxes)
-            part = slice(at, at + n)
-            at += n
-            hit = out[i].hit if tubes[i].points is not None else \
-                (points_in_boxes(result.points[part], boxes) & has_box).astype(np.float64)
-            out[i] = TubeStats(hit, result.mask_area[part], result.inter[part], True)
+        out = _with_heatmaps(out, tubes, jobs, result.points, result.mask_area, result.inter)
     return out
+
+
+def tube_stats_sweep(tubes: list[PredTube], gt: dict[str, GtBoxes], sizes,
+                     rules: list[MaskRule]) -> list[list[TubeStats]]:
+    """`tube_stats` under several mask rules in one pass: every heatmap is upsampled once and thresholded by each
+    rule. out[k][i] = the statistics of tube i under rules[k] (pointing, and the regions of /points groups, do
+    not depend on the rule)."""
+    base, heat_jobs = _base_stats(tubes, gt, sizes)
+    out = [base] * len(rules)
+    for (size, _), jobs in heat_jobs.items():
+        maps = np.concatenate([tubes[i].spatial.heatmaps for i, *_ in jobs])
+        points, areas, inters = heatmap_sweep(maps, size, np.concatenate([r for _, _, r, _ in jobs]), rules)
+        out = [_with_heatmaps(o, tubes, jobs, points, a, n) for o, a, n in zip(out, areas, inters)]
+    return out
+
+
+def heatmap_sweep(heatmaps: np.ndarray, size: tuple[int, int], ranges: np.ndarray, rules: list[MaskRule]) \
+        -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`eval.metrics.heatmaps.heatmap_stats` for several mask rules, each map upsampled once: (points [n, 2],
+    mask pixels [k, n], mask pixels inside the frame's box ranges [k, n]) for k rules."""
+    heatmaps = np.asarray(heatmaps, dtype=np.float32)
+    n = len(heatmaps)
+    points = np.zeros((n, 2), np.int64)
+    areas, inters = np.zeros((len(rules), n), np.int64), np.zeros((len(rules), n), np.int64)
+    chunk = max(1, _SWEEP_PIXELS // (size[0] * size[1]))
+    for lo in range(0, n, chunk):
+        maps = upsample(heatmaps[lo:lo + chunk], size)
+        part = slice(lo, lo + len(maps))
+        points[part] = first_argmax(maps)
+        for k, rule in enumerate(rules):
+            region = masks(maps, rule)
+            areas[k, part] = region.reshape(len(region), -1).sum(axis=1)
+            integral = np.zeros((len(region), size[1] + 1, size[0] + 1), np.int32)
+            integral[:, 1:, 1:] = region.cumsum(axis=1, dtype=np.int32).cumsum(axis=2, dtype=np.int32)
+            inters[k, part] = box_sums(integral, np.arange(len(region)), np.asarray(ranges)[part])
+    return points, areas, inters
 
 
 def _point_stats(pt: PointPrediction, stats: TubeStats, boxes: np.ndarray, ranges: np.ndarray, has_box: np.ndarray,

@@ -7,6 +7,15 @@ with the annotation's own id, its text and its time span as a continuous interva
   segment [s, e] -> [s, e); query id = the segment id; text = its sentence.
 - mining: `annotations/<video>.srt` (miningyoutube/); block i (0-based) -> [start, end); query id = i; text = the
   label as written.
+- charades-sta: `charades_sta_test.txt` (charades_sta/; manifests.benchmarks.charades_sta); line `vid s e##sentence`
+  -> [s, e) as written (not clipped to the video); query id = the line's 0-based position among its video's lines;
+  spans with e <= s (no IoU) are left out.
+- didemo: `test_data.json` (didemo/; `--annotations val_data.json` for validation; manifests.benchmarks.didemo);
+  query id = `annotation_id`; [start, end) = the consensus moment in seconds (5-s segments); `times` = every
+  annotator's moment in seconds, which the moments scorer uses (DiDeMo's own metrics).
+- activitynet: `val_1.json` (activitynet/; manifests.benchmarks.activitynet; COOT's val1), every sentence of every
+  video; query id = its position in the paragraph (0-based); [start, end) = its timestamp clipped to
+  [0, duration], the end raised to the start when it lies before it (the sentence stays in the paragraph).
 Inference (`eval.infer retrieval|moments`) reads these same queries; the manifest builders end the captions'
 ids with the same ids ("<video>:step:<id>", "<video>:label:<i>"), so text.source=store finds each query's own
 stored caption.
@@ -17,14 +26,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from eval.scorers.common import ScoreError, resolve_file
+from manifests.benchmarks.activitynet import load_activitynet
+from manifests.benchmarks.charades_sta import load_charades_sta
+from manifests.benchmarks.didemo import consensus, load_didemo, span_seconds
 from manifests.benchmarks.gyt import load_segments
 from manifests.benchmarks.mining import load_srt_dir
 from manifests.benchmarks.youcook2 import load_youcook2
 
-BENCHMARKS = ("gyt", "youcook2", "mining")
+BENCHMARKS = ("gyt", "youcook2", "mining", "charades-sta", "didemo", "activitynet")
 DEFAULT_FILES = {"gyt": ("groundingyoutube", "ground_seg_3to20.json"),
                  "youcook2": ("youcook2_interactions", "youcookii_annotations_trainval.json"),
-                 "mining": ("miningyoutube", "annotations")}
+                 "mining": ("miningyoutube", "annotations"),
+                 "charades-sta": ("charades_sta", "charades_sta_test.txt"),
+                 "didemo": ("didemo", "test_data.json"),
+                 "activitynet": ("activitynet", "val_1.json")}
 
 
 @dataclass(frozen=True)
@@ -34,6 +49,7 @@ class TimedQuery:
     start: float   # seconds, inclusive
     end: float     # seconds, exclusive
     text: str
+    times: tuple[tuple[float, float], ...] = ()   # didemo: every annotator's [start, end) in seconds
 
     @property
     def clip_id(self) -> str:
@@ -65,9 +81,32 @@ def load_timed_queries(benchmark: str, benchmark_dir: str | Path, annotations: s
         for vid, video in videos.items():
             if video.subset == subset:
                 out += [TimedQuery(vid, str(s.id), s.start, s.end, s.sentence) for s in video.segments]
-    else:
+    elif benchmark == "mining":
         for vid, segs in load_srt_dir(_folder(Path(benchmark_dir), subdir, name)).items():
             out += [TimedQuery(vid, str(i), s.start, s.end, s.label) for i, s in enumerate(segs)]
+    elif benchmark == "activitynet":
+        out = _activitynet_queries(resolve_file(benchmark_dir, subdir, name))
+    else:
+        out = _sentence_queries(benchmark, resolve_file(benchmark_dir, subdir, name))
     if not out:
         raise ScoreError(f"{benchmark}: no timed query in {name!r} under {benchmark_dir}")
     return sorted(out, key=lambda q: (q.video_id, q.start, q.query_id))
+
+
+def _sentence_queries(benchmark: str, path: Path) -> list[TimedQuery]:
+    """The timed queries of charades-sta or didemo (module docstring)."""
+    if benchmark == "charades-sta":
+        return [TimedQuery(vid, str(q.index), q.start, q.end, q.sentence)
+                for vid, qs in load_charades_sta(path).items() for q in qs if q.end > q.start]
+    return [TimedQuery(q.video_id, str(q.annotation_id), *span_seconds(consensus(q.times)), q.description,
+                       tuple(span_seconds(t) for t in q.times)) for q in load_didemo(path)]
+
+
+def _activitynet_queries(path: Path) -> list[TimedQuery]:
+    """ActivityNet Captions' timed sentences (module docstring)."""
+    out = []
+    for vid, video in load_activitynet(path).items():
+        for s in video.sentences:
+            start = min(max(s.start, 0.0), video.duration)
+            out.append(TimedQuery(vid, str(s.index), start, max(start, min(s.end, video.duration)), s.sentence))
+    return out

@@ -87,7 +87,8 @@ def score(cfg: YouCookConfig, preds: Predictions) -> dict:
     sizes = sizes_for(cfg)
     gt = ground_truth(plan, sizes, info["boxes_file"])
     reference = cfg.protocol == "reference"
-    protocol = SpatialProtocol(mask_options(cfg.protocol, cfg.mask_threshold, cfg.mask_normalise),
+    protocol = SpatialProtocol(mask_options(cfg.protocol, cfg.mask_threshold, cfg.mask_normalise,
+                                            preds.meta.metadata, preds.path),
                                reference_indexing=reference, empty_box_is_miss=False)
     scores = score_spatial(gt, preds, protocol, cfg.missing)
     out = summarise_spatial(scores, gt, split_skips_empty=False)

@@ -44,6 +44,12 @@ def read_json(path: str | os.PathLike) -> Any:
         raise AnnotationError(path, f"byte {exc.start}", "not UTF-8 text") from exc
 
 
+def read_database(path: str | os.PathLike) -> dict:
+    """The `{"database": {video id: entry}}` mapping of a YouCook2-style JSON file (YouCook2, YouCook2-BB)."""
+    top = as_dict(read_json(path), path, "top level")
+    return as_dict(get(top, "database", path, "top level"), path, "['database']")
+
+
 def read_lines(path: str | os.PathLike) -> list[str]:
     """Lines of a UTF-8 text file (BOM removed, line endings and trailing blank lines dropped)."""
     try:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from manifests.benchmarks.common import as_dict, as_int, as_list, as_number, as_str, get, read_json
+from manifests.benchmarks.common import as_dict, as_int, as_list, as_number, as_str, get, read_database
 from manifests.errors import AnnotationError
 
 
@@ -30,9 +30,7 @@ class YouCook2Video:
 
 def load_youcook2(path: str | os.PathLike) -> dict[str, YouCook2Video]:
     """Every video of the file, in file order; segments in file order."""
-    top = as_dict(read_json(path), path, "top level")
-    database = as_dict(get(top, "database", path, "top level"), path, "['database']")
-    return {vid: _video(vid, entry, path) for vid, entry in database.items()}
+    return {vid: _video(vid, entry, path) for vid, entry in read_database(path).items()}
 
 
 def _video(vid: str, entry, path) -> YouCook2Video:

@@ -2,6 +2,7 @@
 import json
 
 import pytest
+import torch
 
 from eval.predictions import BACKGROUND
 
@@ -42,3 +43,12 @@ def mining_dir(tmp_path):
     (root / "weakYouTube_dict.txt").write_text("crack_egg \nstir \nbackground \n")
     (root / "weakYouTube_length.txt").write_text("90\n60\n150\n")
     return tmp_path
+
+
+@pytest.fixture()
+def one_thread():
+    """torch on one thread for the test (the sums of tiny models then do not depend on the machine's cores)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

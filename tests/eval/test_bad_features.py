@@ -8,7 +8,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from eval import run
 from eval.feature_checks import CorruptFeaturesError, bad_rows, empty_rows
@@ -24,17 +23,10 @@ from tests.eval.inference_helpers import (
     cell_box, identity_head, run_global_sim, save_run, unit, write_gyt_files, write_store,
 )
 
+pytestmark = pytest.mark.usefixtures("one_thread")
 SIZE = (320, 240)
 ACTIONS = {"spin red circle": ((2, 5), (1, 5)), "move blue square": ((7, 9), (4, 2))}
 SECONDS = 12
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -115,7 +115,7 @@ def test_an_unknown_key_or_a_bad_value_is_one_error_line(spatial_file, gyt_dir, 
     ("gyt-spatial", ["--subset", "validation"]),
     ("mining", ["--frame-size", "640x480"]),
     ("gyt", ["--benchmark", "gyt"]),
-    ("retrieval", ["--ranks", "1,5"]),
+    ("retrieval", ["--ious", "0.5"]),
 ])
 def test_a_flag_the_task_does_not_use_is_an_error(spatial_file, gyt_dir, capsys, task, flag):  # noqa: F811
     err = _fails(capsys, task, "--predictions", spatial_file, "--benchmark-dir", gyt_dir, *flag)

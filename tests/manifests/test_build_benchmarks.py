@@ -2,6 +2,7 @@
 videos named like real ids (the others are listed as missing)."""
 from __future__ import annotations
 
+import json
 from collections import Counter
 
 import pytest
@@ -112,3 +113,24 @@ def test_youcook2_subsets(benchmarks_dir, tmp_path, media):
     other = [s for s in train.segment_rows() if s.video_id == "H_9oM1Y60lU"]
     assert (other[0].start, other[0].end, other[0].fps, other[0].purpose) == (76.5, 92.5, 5.0, "train")
     assert len({s.segment_id for s in train.segment_rows()}) == len(train.segment_rows())
+
+
+def test_charades_sta_and_didemo_from_the_command_line(tmp_path, media):
+    """Small files in the published formats: Charades-STA's `vid start end##sentence` lines and DiDeMo's JSON
+    list (times in 5-s segments from four annotators; the caption takes the moment most of them chose)."""
+    videos = tmp_path / "videos"
+    place(media.plain, videos, "AO8RW.mp4")
+    sta = tmp_path / "charades_sta_test.txt"
+    sta.write_text("AO8RW 0.0 6.9##a person is putting a book on a shelf.\n"
+                   "AO8RW 7.5 15.2##person begins to play on a phone.\nY6R7T 1.0 9.0##a person opens a door.\n")
+    m = build(["charades-sta", str(sta), "--video-dir", str(videos)], tmp_path / "sta")
+    assert [(c.caption_id, c.start, c.end, c.kind) for c in m.caption_rows()] == [
+        ("AO8RW:query:0", 0.0, 6.9, "query"), ("AO8RW:query:1", 7.5, 15.2, "query"),
+        ("Y6R7T:query:0", 1.0, 9.0, "query")]
+    assert m.video("AO8RW").ok and not m.video("Y6R7T").ok   # listed, marked missing
+    didemo = tmp_path / "test_data.json"
+    didemo.write_text(json.dumps([{"video": "AO8RW.mp4", "annotation_id": 7, "description": "the dog jumps",
+                                   "times": [[1, 1], [1, 2], [1, 1], [0, 1]]}]))
+    m = build(["didemo", str(didemo), "--video-dir", str(videos)], tmp_path / "didemo")
+    (cap,) = m.caption_rows()
+    assert (cap.caption_id, cap.start, cap.end, cap.text) == ("AO8RW.mp4:query:7", 5.0, 10.0, "the dog jumps")

@@ -8,7 +8,7 @@ import pytest
 from manifests.build import main
 from manifests.narrations import load_narrations
 from manifests.schema import Manifest
-from tests.manifests.helpers import place
+from tests.manifests.helpers import place, write_narration_csvs
 
 pytestmark = pytest.mark.slow
 
@@ -20,12 +20,7 @@ NARRATIONS = {
 
 
 def write_csv_dir(root):
-    d = root / "csv"
-    d.mkdir()
-    for vid, rows in NARRATIONS.items():
-        lines = ["start,end,text"] + [f'{s},{e},"{t}"' for s, e, t in rows]
-        (d / f"{vid}.csv").write_text("\n".join(lines) + "\n")
-    return d
+    return write_narration_csvs(root, NARRATIONS)
 
 
 def write_caption_json(root):
