@@ -1,5 +1,6 @@
-"""The local attention stack (CoMMA / STG local branch): cross-attention layers without parameters and
-self-attention layers, evaluated for every (video, text) pair of a batch or for matched pairs.
+"""The local attention stack (CoMMA / STG local branch): cross-attention layers (without parameters, as in the
+released code, or with CoMMA's learned key/query/value projections, eq. 2) and self-attention layers, evaluated
+for every (video, text) pair of a batch or for matched pairs.
 
 Shapes: video tokens V [Bv, P, R, d] and text tokens T [Q, Bt, W, d]. Before the first cross layer the two
 are unpaired (P = Q = 1: each video's tokens once, each text's tokens once); a cross layer makes them paired
@@ -11,6 +12,11 @@ Cross layer (`score` = scaled_dot | dot | cosine, `residual` on/off):
     S = V T^T (x 1/sqrt(d) for scaled_dot)                         [.., R, W]
     V' = softmax_W(S, padding words masked) T  (+ V)                region tokens become mixtures of words
     T' = softmax_R(S, padding regions masked)^T V  (+ T)            words become mixtures of regions
+With projections (`LocalStack(cross_projections=True)`, CoMMA eq. 2: Attn(W_K Y, W_Q Y, W_V Y, M_CA) with one
+W_K, W_Q, W_V per cross layer applied to the stacked tokens Y = [V, T] of both modalities):
+    S_v = (V W_Q)(T W_K)^T, S_t = (V W_K)(T W_Q)^T (same score scaling)   regions query words; words query regions
+    V' = softmax_W(S_v) (T W_V)  (+ V),  T' = softmax_R(S_t)^T (V W_V)  (+ T)
+Without projections S_v = S_t = S and the layer is exactly the one above (no parameters).
 Self layer: V' = V + MHA_v(V), T' = T + MHA_t(T, key padding mask) (one MHA per modality).
 """
 from __future__ import annotations
@@ -50,16 +56,37 @@ def cross_scores(v: torch.Tensor, t: torch.Tensor, paired: bool, score: str) -> 
     return s / math.sqrt(d) if score == "scaled_dot" else s
 
 
-def cross_layer(x: Tokens, score: str, residual: bool) -> Tokens:
-    s = cross_scores(x.video, x.text, x.paired, score)
-    to_words = masked_softmax(s, x.text_mask[:, :, None, :], dim=-1)    # region -> word
-    to_regions = masked_softmax(s, x.video_mask[:, :, :, None], dim=-2)  # word -> region (over R)
-    if x.paired:
-        video = torch.einsum("vtrw,vtwd->vtrd", to_words, x.text)
-        text = torch.einsum("vtrw,vtrd->vtwd", to_regions, x.video)
+class CrossProjection(nn.Module):
+    """CoMMA eq. 2's W_Q, W_K, W_V of one cross layer: d x d matrices (no bias: the equation has none) shared by
+    both modalities (the equation applies them to the stacked tokens Y = [V, T]); xavier-uniform initialised
+    like nn.MultiheadAttention's in_proj (our choice: the self layers' initialisation)."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.query, self.key, self.value = (nn.Linear(dim, dim, bias=False) for _ in range(3))
+        for layer in (self.query, self.key, self.value):
+            nn.init.xavier_uniform_(layer.weight)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return self.query(x), self.key(x), self.value(x)
+
+
+def cross_layer(x: Tokens, score: str, residual: bool, proj: CrossProjection | None = None) -> Tokens:
+    if proj is None:
+        s_video = s_text = cross_scores(x.video, x.text, x.paired, score)
+        video_values, text_values = x.video, x.text
     else:
-        video = torch.einsum("vtrw,twd->vtrd", to_words, x.text[0])
-        text = torch.einsum("vtrw,vrd->vtwd", to_regions, x.video[:, 0])
+        (qv, kv, video_values), (qt, kt, text_values) = proj(x.video), proj(x.text)
+        s_video = cross_scores(qv, kt, x.paired, score)   # region queries, word keys [.., R, W]
+        s_text = cross_scores(kv, qt, x.paired, score)    # word queries, region keys, laid out [.., R, W]
+    to_words = masked_softmax(s_video, x.text_mask[:, :, None, :], dim=-1)    # region -> word
+    to_regions = masked_softmax(s_text, x.video_mask[:, :, :, None], dim=-2)  # word -> region (over R)
+    if x.paired:
+        video = torch.einsum("vtrw,vtwd->vtrd", to_words, text_values)
+        text = torch.einsum("vtrw,vtrd->vtwd", to_regions, video_values)
+    else:
+        video = torch.einsum("vtrw,twd->vtrd", to_words, text_values[0])
+        text = torch.einsum("vtrw,vrd->vtwd", to_regions, video_values[:, 0])
     if residual:
         video, text = video + x.video, text + x.text
     if x.record is not None:
@@ -102,20 +129,30 @@ def residual_flags(policy: str, n_cross: int) -> list[bool]:
 
 
 class LocalStack(nn.Module):
-    """A sequence of 'cross'/'self' layers; attention mode (logit score, residuals) per train/eval."""
+    """A sequence of 'cross'/'self' layers; attention mode (logit score, residuals) per train/eval. With
+    `cross_projections` each cross layer has its own CrossProjection (CoMMA eq. 2); without, the cross layers
+    have no parameters (released code) and the module's parameters and initialisation are unchanged."""
 
-    def __init__(self, layers: tuple[str, ...], dim: int, heads: int, modes: dict[str, tuple[str, str]]):
+    def __init__(self, layers: tuple[str, ...], dim: int, heads: int, modes: dict[str, tuple[str, str]],
+                 cross_projections: bool = False):
         super().__init__()
         self.kinds = tuple(layers)
         self.selfs = nn.ModuleList(SelfLayer(dim, heads) for k in layers if k == "self")
         self.modes = modes  # {"train": (score, residual policy), "eval": (...)}
+        # created after the self layers, so that their initial weights stay those of the default stack
+        self.crosses = nn.ModuleList(CrossProjection(dim) for k in layers if k == "cross") \
+            if cross_projections else None
 
     def forward(self, x: Tokens, mode: str) -> Tokens:
         score, policy = self.modes[mode]
         flags = iter(residual_flags(policy, self.kinds.count("cross")))
         selfs = iter(self.selfs)
+        projections = None if self.crosses is None else iter(self.crosses)
         for kind in self.kinds:
-            x = cross_layer(x, score, next(flags)) if kind == "cross" else next(selfs)(x)
+            if kind == "cross":
+                x = cross_layer(x, score, next(flags), None if projections is None else next(projections))
+            else:
+                x = next(selfs)(x)
         return x
 
 

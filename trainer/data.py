@@ -168,6 +168,7 @@ class NarrationDataset(Dataset):
                 "global": np.zeros((n, u, d["global"]), np.float16), "frame_mask": np.zeros((n, u), bool),
                 "words": np.zeros((n, w, d["words"]), np.float16), "word_mask": np.zeros((n, w), bool),
                 "sentence": np.zeros((n, d["sentence"]), np.float16), "center": np.zeros(n, np.float32),
+                "half_span": np.zeros(n, np.float32),
                 "index": np.zeros(n, np.int64), "substituted": np.zeros(n, bool), "empty_text": np.zeros(n, bool)}
 
     def _fill(self, out: dict[str, np.ndarray], b: int, i: int) -> None:
@@ -185,6 +186,7 @@ class NarrationDataset(Dataset):
         out["frame_mask"][b] = mask
         out["words"][b], out["word_mask"][b] = caps["words"][row], caps["mask"][row]
         out["sentence"][b], out["center"][b] = caps["sentence"][row], nar.center[j]
+        out["half_span"][b] = (caps["end"][row] - caps["start"][row]) / 2 * nar.rate  # candidate units
         out["index"][b] = int(self.index.first[v]) + j
         out["substituted"][b], out["empty_text"][b] = substituted, not caps["mask"][row].any()
 

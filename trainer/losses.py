@@ -4,6 +4,9 @@
   at the positive, the positive lowered by the margin delta.
 - "milnce" (the released code's MILNCELoss and nce()): mean_i [logsumexp(row i ++ column i) - s_ii]; the
   positive appears twice in the denominator (MIL-NCE with one candidate).
+- "comma_eq5" (CoMMA eq. 5, as the paper writes it): sum_i [logsumexp({s_ii} u {s_ij, j != i} u {s_ji, j != i})
+  - s_ii]: the positive once, the other texts of video i and the other videos of text i as negatives, summed
+  (not averaged) over the batch.
 - `word_level` (CoMMA eq. 6): for each valid word j of text t, a softmax over the videos of the scores
   <word j of text t attended by video v, value of word j of text t>, positive v = t.
 Embeddings are optionally L2-normalised and scores divided by a temperature (`pair_scores`).
@@ -48,6 +51,11 @@ def contrastive(scores: torch.Tensor, form: str = "symmetric", margin: float = 0
     if form == "milnce":
         both = torch.cat([s, s.transpose(-1, -2)], dim=-1)                    # row i ++ column i
         return (torch.logsumexp(both, dim=-1) - diag).mean(-1)
+    if form == "comma_eq5":
+        negatives = torch.cat([s.masked_fill(eye, -torch.inf), s.transpose(-1, -2).masked_fill(eye, -torch.inf)],
+                              dim=-1)                                         # row i ++ column i, positive out
+        every = torch.cat([diag[..., None], negatives], dim=-1)               # the positive once
+        return (torch.logsumexp(every, dim=-1) - diag).sum(-1)
     raise ValueError(f"unknown loss form {form!r}")
 
 

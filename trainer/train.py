@@ -37,6 +37,7 @@ from trainer.optim import Schedule, build_optimizer
 from trainer.rundir import RunDir
 from trainer.summary import RunStats
 from trainer.train_config import TrainConfig
+from trainer.validation import Validator, split
 
 
 class NonFiniteLossError(RuntimeError):
@@ -125,10 +126,12 @@ class Trainer:
         self.cfg, self.run_dir, self.world, self.device = cfg, run, world, device
         store, self.spec = open_training_store(store_root, cfg, preset, resume)
         self.dims = {k: int(v) for k, v in self.spec["dims"].items()}
-        index = build_index(store, cfg.data)
+        index, held_out = split(build_index(store, cfg.data), cfg.optim.val_videos, cfg.seed)
         self.sampler = EpochSampler(index, cfg.data, cfg.seed, world.rank, world.size)
         method = get_method(cfg.method)
         self.dataset = method.dataset(store_root, index, cfg)
+        self.validator = None if held_out is None else \
+            Validator(method.dataset(store_root, held_out, cfg), held_out, cfg, world.rank, world.size)
         self.n_videos, self.n_narrations = len(index.videos), len(index)
         seed_everything(cfg.seed)  # the same initial weights on every rank and in single-process runs
         self.head = build_head(cfg, self.dims).to(device)
@@ -136,10 +139,12 @@ class Trainer:
         self.model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
                                              find_unused_parameters=model.unused_parameters) \
             if world.size > 1 else model
+        if self.validator is not None:
+            self.validator.check_monitor(model)
         self.optimizer = build_optimizer(self.model.parameters(), cfg.optim)
         self.total_steps = cfg.optim.max_steps or cfg.optim.epochs * self.sampler.steps_per_epoch
-        self.schedule = Schedule(self.optimizer, cfg.optim, self.total_steps)
-        self.step, self.epoch, self.batch_in_epoch = 0, 0, 0
+        self.schedule = Schedule(self.optimizer, cfg.optim, self.total_steps, self.sampler.steps_per_epoch)
+        self.step, self.epoch, self.batch_in_epoch, self.saved_step = 0, 0, 0, -1
         self.last_lr = self.schedule.lr()
         if resume is not None:
             self.restore(resume)
@@ -168,6 +173,7 @@ class Trainer:
             return None
         path = checkpoint_path(self.run_dir.path, self.step)
         save_checkpoint(path, self.state())
+        self.saved_step = self.step
         prune_checkpoints(self.run_dir.path, self.cfg.runtime.keep_checkpoints)
         return path
 
@@ -200,7 +206,8 @@ class Trainer:
         loader = make_loader(self.dataset, self.sampler, workers, self.cfg.data.prefetch,
                              pin_memory=self.device.type == "cuda")  # workers persist across epochs
         try:
-            while self.step < self.total_steps and not (stop_after and done_here >= stop_after):
+            while (self.step < self.total_steps and not self.schedule.stopped
+                   and not (stop_after and done_here >= stop_after)):
                 self.sampler.set_epoch(self.epoch, self.batch_in_epoch)
                 waited = time.perf_counter()
                 for batch in loader:
@@ -212,11 +219,10 @@ class Trainer:
                     if self.step >= self.total_steps or (stop_after and done_here >= stop_after):
                         break
                     waited = time.perf_counter()
-                else:
-                    self.epoch, self.batch_in_epoch = self.epoch + 1, 0
-                    if not rt.checkpoint_every:
-                        stats.checkpoint = self.save()
-            stats.checkpoint = self.save()
+                if self.batch_in_epoch >= self.sampler.steps_per_epoch:  # the epoch is complete
+                    self._end_epoch(stats)
+            if stats.checkpoint is None or self.saved_step != self.step:
+                stats.checkpoint = self.save()
         except KeyboardInterrupt:
             stats.checkpoint, stats.interrupted = self.save(), True
         finally:
@@ -224,6 +230,21 @@ class Trainer:
             self.run_dir.close()
         stats.finish(self.step, self.step / self.sampler.steps_per_epoch)
         return stats
+
+    def _end_epoch(self, stats: RunStats) -> None:
+        """Next epoch; validation (optim.val_videos > 0): its values logged (`val_<key>`) and the monitored one
+        given to the schedule (reduce-on-plateau, early stopping); the epoch-end checkpoint."""
+        self.epoch, self.batch_in_epoch = self.epoch + 1, 0
+        if self.validator is not None:
+            step_module = self.model.module if isinstance(self.model, DistributedDataParallel) else self.model
+            values = self.validator.run(step_module, self.device, self.autocast)
+            self.schedule.observe(values[self.cfg.optim.monitor])
+            p = self.schedule.plateau
+            self.run_dir.log({"step": self.step, "epoch": self.epoch, **{f"val_{k}": v for k, v in values.items()},
+                              "lr_next": self.schedule.lr(), "plateau_reductions": p.reductions,
+                              "stale_epochs": p.stale, "early_stopped": p.stopped})
+        if not self.cfg.runtime.checkpoint_every:
+            stats.checkpoint = self.save()
 
     def _after_step(self, terms: dict[str, torch.Tensor], stats: RunStats, bar) -> None:
         rt = self.cfg.runtime

@@ -46,21 +46,49 @@ class OptimConfig:
     weight_decay: float = 0.0
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-8
-    schedule: Literal["cosine", "constant"] = "cosine"  # after warmup, per step
+    schedule: Literal["cosine", "constant", "plateau"] = "cosine"  # after warmup, per step; plateau: constant,
+                                                    # reduced on a validation plateau (COOT appendix A.1)
     warmup_steps: int = 5000                        # linear warmup from 0 (code: 5000)
+    warmup_epochs: float = 0.0                      # warmup in epochs (x steps per epoch); excludes warmup_steps
+                                                    # (CoMMA Sec. 4: "an epoch equivalent of steps"; COOT Table 7)
     clip_grad: float = 0.0                          # max global grad norm (0: off)
     epochs: int = 10
     max_steps: int = 0                              # stop after this many steps (0: epochs x steps per epoch)
+    val_videos: int = 0                             # training-store videos held out for validation (0: none)
+    monitor: str = "loss"                           # validation value the plateau and early stop watch
+    monitor_mode: Literal["min", "max"] = "min"     # lower (loss) or higher (recall) is better
+    plateau_factor: float = 0.1                     # lr x factor on a plateau (COOT A.1: "by a factor of 10")
+    plateau_patience: int = 5                       # bad epochs tolerated (COOT Table 7, YouCook2: 5)
+    plateau_cooldown: int = 3                       # epochs after a reduction without counting (Table 7: 3)
+    plateau_threshold: float = 1e-4                 # relative improvement that counts (torch ReduceLROnPlateau)
+    early_stop: int = 0                             # stop after this many epochs without improvement (0: off;
+                                                    # COOT A.1: 15)
 
     def __post_init__(self) -> None:
         above("optim", 0, eps=self.eps)
         # lr 0 is allowed: a run that keeps its initial weights (the untrained baseline of tests and tables)
         at_least("optim", 0, lr=self.lr, weight_decay=self.weight_decay, warmup_steps=self.warmup_steps,
-                 clip_grad=self.clip_grad, max_steps=self.max_steps, epochs=self.epochs)
+                 clip_grad=self.clip_grad, max_steps=self.max_steps, epochs=self.epochs,
+                 warmup_epochs=self.warmup_epochs, val_videos=self.val_videos, early_stop=self.early_stop,
+                 plateau_patience=self.plateau_patience, plateau_cooldown=self.plateau_cooldown,
+                 plateau_threshold=self.plateau_threshold)
         if self.epochs == 0 and self.max_steps == 0:
             raise ConfigError("optim.epochs must be >= 1 when optim.max_steps is 0 (the run would take no step)")
         if not all(0 <= b < 1 for b in self.betas):  # also false for NaN
             raise ConfigError(f"optim.betas must each lie in [0, 1), got {list(self.betas)}")
+        self._check_schedule()
+
+    def _check_schedule(self) -> None:
+        if self.warmup_steps > 0 and self.warmup_epochs > 0:
+            raise ConfigError(f"optim.warmup_steps ({self.warmup_steps}) and optim.warmup_epochs "
+                              f"({self.warmup_epochs:g}) are both set: set one of them to 0")
+        if not 0 < self.plateau_factor < 1:  # also false for NaN
+            raise ConfigError(f"optim.plateau_factor must lie in (0, 1), got {self.plateau_factor}")
+        if (self.schedule == "plateau" or self.early_stop) and not self.val_videos:
+            raise ConfigError("optim.schedule=plateau and optim.early_stop need a validation split: set "
+                              "optim.val_videos > 0 (videos of the training store held out)")
+        if not self.monitor:
+            raise ConfigError("optim.monitor must name a validation value (e.g. loss)")
 
 
 @dataclass(frozen=True)

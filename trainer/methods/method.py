@@ -24,6 +24,8 @@ class Method:
     reported: tuple[str, ...]                       # the tasks `make compare` scores it on
     tiny_preset: str                                # its small preset (tests, the generated sample store)
     tiny: dict = field(default_factory=dict)        # head fields of the tiny variant (head.variant=tiny)
+    paper_preset: str = ""                          # the same scale with its paper's choices where demo_preset
+                                                    # keeps the released code's (`make compare` trains both)
     every_term: tuple[str, ...] = ()                # overrides that switch on every loss term and branch
     rank_invariant: tuple[str, ...] = ()            # overrides without per-rank random draws (DDP = 1 process)
     eval_overrides: tuple[str, ...] = ()            # inference settings (eval.infer key=value) of its reported rows

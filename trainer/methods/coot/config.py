@@ -63,7 +63,9 @@ class CootLossConfig:
 class CootDataConfig:
     clip: Literal["window", "caption"] = "window"   # clip frames: the candidate window, or the caption's span
     max_clips: int = 16                             # narrations per video item (a run of them when more)
-    video_frames: int = 80                          # whole-video frames (centres of equal intervals)
+    video_frames: int = 80                          # whole-video frames (one per equal interval)
+    frames: Literal["random", "centre"] = "random"  # training: a random frame within each interval (Sec. 4),
+                                                    # or its centre; evaluation always takes the centre
 
     def __post_init__(self) -> None:
         at_least("data", 1, max_clips=self.max_clips, video_frames=self.video_frames)

@@ -16,6 +16,17 @@ from trainer.distributed import World, gather
 from trainer.train_config import TrainConfig
 
 TERMS = ("clip", "video", "global", "cluster_clip", "cluster_video", "cycle")
+# Validation values (trainer.validation; optim.monitor): R@1 in percent of text->video (t2v) and video->text
+# (v2t) retrieval over the held-out items, per level, and their sums, COOT appendix A.1's plateau metrics
+# ("the sum of R@1 ... for clip-sentence and sentence-clip retrieval on Youcook2", video-paragraph on ActivityNet).
+VALIDATION_KEYS = ("clip_t2v_r1", "clip_v2t_r1", "clip_r1_sum", "video_t2v_r1", "video_v2t_r1", "video_r1_sum")
+
+
+def recall_at_1(scores: torch.Tensor) -> float:
+    """Percent of rows whose diagonal entry beats every other entry of the row (a tie counts against it: the
+    rank rule of eval.metrics.retrieval's paper protocol)."""
+    diagonal = scores.diagonal()[:, None]
+    return float(100.0 * ((scores >= diagonal).sum(1) == 1).double().mean())
 
 
 def term_weights(cfg: TrainConfig) -> dict[str, float]:
@@ -62,3 +73,26 @@ class CootModel(nn.Module):
             terms["cycle"] = gather(local, w).mean()
         total = sum(self.weights[k] * v for k, v in terms.items())
         return {"loss": total, **terms}
+
+    validation_keys = VALIDATION_KEYS
+
+    def validation_outputs(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The batch's clip, sentence, video and paragraph embeddings (L2-normalised, gathered over ranks)."""
+        video = self.head.encode_video(batch["clip_frames"], batch["clip_frame_mask"], batch["clip_mask"],
+                                       batch["video_frames"], batch["video_mask"])
+        text = self.head.encode_text(batch["words"], batch["word_mask"], batch["clip_mask"])
+        w = self.world
+        mask = gather(batch["clip_mask"], w)
+        parts = {"clip": gather(video.items, w)[mask], "sentence": gather(text.items, w)[mask],
+                 "video": gather(video.whole, w), "paragraph": gather(text.whole, w)}
+        return {k: nn.functional.normalize(v.float(), dim=-1) for k, v in parts.items()}
+
+    def evaluate(self, outputs: list[dict[str, torch.Tensor]]) -> dict[str, float]:
+        """VALIDATION_KEYS over every held-out item: cosine similarities, text rows against video columns."""
+        cat = {k: torch.cat([o[k] for o in outputs]) for k in outputs[0]}
+        out: dict[str, float] = {}
+        for level, text in (("clip", "sentence"), ("video", "paragraph")):
+            scores = cat[text] @ cat[level].T
+            out[f"{level}_t2v_r1"], out[f"{level}_v2t_r1"] = recall_at_1(scores), recall_at_1(scores.T)
+            out[f"{level}_r1_sum"] = out[f"{level}_t2v_r1"] + out[f"{level}_v2t_r1"]
+        return out

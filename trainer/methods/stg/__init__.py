@@ -12,7 +12,7 @@ from trainer.methods.stg.inference import HeadGrounder
 from trainer.methods.stg.local import LocalHead
 from trainer.methods.stg.step import GroundingModel
 
-GROUNDING_TASKS = ("gyt-spatial", "gyt", "youcook", "mining")
+GROUNDING_TASKS = ("gyt-spatial", "gyt", "youcook", "mining", "gyt-clips", "youcook-bb")
 REPORTED = ("gyt-spatial", "gyt", "mining")  # the demo's test store holds no YouCook2 videos
 
 
@@ -26,7 +26,8 @@ METHODS = (
     Method("stg", build_head=StgHead, demo_preset="demo", reported=REPORTED, tiny_preset="tiny",
            every_term=("stg.head.word_values=true", "stg.loss.word_weight=0.5"),
            summary="global + local (CA-SA-CA) branches", **_COMMON),
-    Method("comma", build_head=LocalHead, demo_preset="comma-demo", reported=REPORTED, tiny_preset="comma-tiny",
+    Method("comma", build_head=LocalHead, demo_preset="comma-demo", paper_preset="comma-paper-demo", reported=REPORTED,
+           tiny_preset="comma-tiny",
            every_term=("comma.head.word_values=true", "comma.loss.word_weight=0.5"),
            summary="the local branch alone (CoMMA)", **_COMMON),
 )

@@ -9,7 +9,9 @@
    bytes of the tensors alive at each point; the same count at the measured size checks it against RSS.
 2. training: samples/s of whole training steps (selection, head, losses, backward, Adam) on in-memory batches,
    for the tiny head and for the full-size paper-clip configuration.
-3. loader: samples/s of the DataLoader (paper-clip windows: 80 candidates of 7x7x512 at 5 fps) from a
+3. selection (appendix 9.1): seconds per batch of random, top-k, Sinkhorn and all-frames selection, alone and
+   inside a whole training step (80 candidates -> 8, as the appendix).
+4. loader: samples/s of the DataLoader (paper-clip windows: 80 candidates of 7x7x512 at 5 fps) from a
    generated full-size store, against the full-size training rate.
 
     python -m trainer.methods.stg.bench [--device auto|cpu|cuda] [--workers N] [--out DIR]
@@ -168,7 +170,8 @@ def random_batch(cfg: TrainConfig, dim: int, device: torch.device, seed: int = 0
              "global": torch.randn(b, u, dim, generator=g).half(), "frame_mask": torch.ones(b, u, dtype=torch.bool),
              "words": torch.randn(b, 20, dim, generator=g).half(),
              "word_mask": torch.arange(20)[None].expand(b, -1) < 12,
-             "sentence": torch.randn(b, dim, generator=g).half(), "center": torch.full((b,), u / 2)}
+             "sentence": torch.randn(b, dim, generator=g).half(), "center": torch.full((b,), u / 2),
+             "half_span": torch.full((b,), float(u))}  # selection.method=none: the whole window
     return {k: v.to(device) for k, v in batch.items()}
 
 
@@ -196,6 +199,38 @@ def training_rate(cfg: TrainConfig, dim: int, device: torch.device, steps: int) 
     return {"batch": cfg.data.batch_size, "candidates": cfg.data.candidates, "keep": cfg.section.selection.keep,
             "dim": head.dim if head.variant == "full" else "tiny", "seconds_per_step": round(seconds, 4),
             "samples_per_s": round(cfg.data.batch_size / seconds, 2)}
+
+
+# ---- 4. selection runtime (appendix 9.1) -----------------------------------------------------------------------
+SELECTIONS = (("random", ["stg.selection.method=random"]), ("topk", ["stg.selection.method=topk"]),
+              ("sinkhorn", ["stg.selection.method=sinkhorn"]), ("all frames", ["stg.selection.method=none"]))
+
+
+def selection_runtime(device: torch.device, batch: int, candidates: int, keep: int, steps: int, full: bool) -> dict:
+    """Appendix 9.1's comparison: per strategy, the selection alone and a whole training step (selection, head,
+    losses, backward, Adam), seconds per batch averaged over `steps` (the first call excluded)."""
+    rows = []
+    for name, overrides in SELECTIONS:
+        cfg = load_train_config("paper-clip", [f"data.batch_size={batch}", f"data.candidates={candidates}",
+                                               f"stg.selection.keep={keep}", *overrides,
+                                               *([] if full else ["stg.head.variant=tiny"])])
+        torch.manual_seed(0)
+        model = GroundingModel(build_head(cfg, dict.fromkeys(("global", "grid", "sentence", "words"), 512)),
+                               cfg).to(device)
+        data = random_batch(cfg, 512, device)
+        sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+        times = []
+        for _ in range(steps + 1):
+            t0 = time.perf_counter()
+            sel = model.select(data)
+            sync()
+            times.append(time.perf_counter() - t0)
+        step = training_rate(cfg, 512, device, steps)
+        rows.append({"strategy": name, "frames": int(sel.index.shape[1]),
+                     "select_seconds": round(sum(times[1:]) / steps, 5),
+                     "step_seconds": step["seconds_per_step"]})
+    return {"batch": batch, "candidates": candidates, "keep": keep, "head": "full" if full else "tiny",
+            "rows": rows}
 
 
 # ---- 3. loader rate ---------------------------------------------------------------------------------------------
@@ -248,6 +283,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=None, help="torch threads of this process (default: torch's)")
     p.add_argument("--videos", type=int, default=32, help="videos of the generated store (8 narrations each)")
     p.add_argument("--out", default=None, help="folder for the generated store (default: a temporary one)")
+    p.add_argument("--selection-batch", type=int, default=None, help="batch of the selection runtime case "
+                   "(appendix 9.1: 64; default 64 on CUDA, 8 on CPU)")
     p.add_argument("--case", default=None, help=argparse.SUPPRESS)  # internal: one attention case, JSON
     return p.parse_args(argv)
 
@@ -272,6 +309,9 @@ def run(args: argparse.Namespace) -> dict:
     paper = load_train_config("paper-clip", [f"data.batch_size={args.full_batch or (4 if cpu else 64)}"])
     result["train_tiny"] = training_rate(tiny, 32, device, args.steps)
     result["train_full"] = training_rate(paper, 512, device, max(1, args.steps - 1) if cpu else args.steps)
+    # appendix 9.1: 80 candidates (16 s at 5 fps), 8 kept; the full head on CUDA, the tiny one on CPU
+    result["selection"] = selection_runtime(device, args.selection_batch or (8 if cpu else 64), 80, 8,
+                                            args.steps, full=not cpu)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(args.out or tmp)
         folder.mkdir(parents=True, exist_ok=True)
@@ -311,6 +351,12 @@ def report(r: dict) -> str:
         t = r[name]
         lines.append(f"training {name[6:]:<5} batch {t['batch']}, U {t['candidates']} -> T {t['keep']}: "
                      f"{t['samples_per_s']:.1f} samples/s ({t['seconds_per_step']:.3f} s/step)")
+    sel = r["selection"]
+    lines.append(f"selection (appendix 9.1), batch {sel['batch']}, U {sel['candidates']} -> T {sel['keep']}, "
+                 f"{sel['head']} head: seconds per batch")
+    for row in sel["rows"]:
+        lines.append(f"  {row['strategy']:<11} {row['frames']:>3} frames  selection {row['select_seconds']:.4f} s  "
+                     f"training step {row['step_seconds']:.3f} s")
     lo = r["loader"]
     lines.append(f"loader   {lo['workers']} workers, batch {lo['batch']}: {lo['samples_per_s']:.1f} samples/s = "
                  f"x{r['loader_over_train_full']} the full-size training rate (store built in {r['store_seconds']} s)")

@@ -13,10 +13,23 @@ from pipeline.config import ConfigError, above, at_least, finite
 
 @dataclass(frozen=True)
 class SelectionConfig:
-    method: Literal["sinkhorn", "topk", "none"] = "sinkhorn"  # Table 5: Sinkhorn, top-T by similarity, none
+    # Table 5: Sinkhorn, top-T by similarity, none; random: T valid frames at random (appendix 9.1's baseline)
+    method: Literal["sinkhorn", "topk", "none", "random"] = "sinkhorn"
     keep: int = 16                                  # T frames kept (paper 16, code 8)
     text: Literal["words", "sentence"] = "words"    # local T (word tokens) or global T (sentence vector)
-    video: Literal["frames", "regions"] = "frames"  # global V (frame vectors) or local V (grid tokens)
+    # global V (frame vectors), local V (grid tokens) or both (the mean of the two similarities: Table 5's
+    # "Average over last two", whose numbers are the full model's in Tables 6 and 13)
+    video: Literal["frames", "regions", "both"] = "frames"
+    # method none: every candidate inside the narration's span (Sec. 5.5: "None uses all frames within the ASR
+    # boundary (U = T)"), or the `keep` candidates centred on it (a fixed T, our earlier reading)
+    none_frames: Literal["span", "centred"] = "span"
+    # local V: a frame's similarity to a text token is the sum over its grid tokens (Sec. 5.5: "we sum over the
+    # scores with respect to each frame"), or their mean
+    region_reduce: Literal["sum", "mean"] = "sum"
+    # global T: the plan's columns are the sentences of the whole batch, a frame ranked by its own sentence's
+    # column (our choice: with its own sentence alone the plan is constant and Sinkhorn equals top-k, which
+    # Table 5 contradicts; the released code names SwAV's batch-wise `distributed_sinkhorn`), or `own` alone
+    sentence_columns: Literal["batch", "own"] = "batch"
     space: Literal["projected", "raw"] = "projected"  # via the global projections (paper) or frozen features (code)
     normalize: bool = True                          # cosine similarity (code) instead of dot product
     epsilon: float = 0.05                           # entropic smoothing of Q = diag(a) exp(P/eps) diag(b)
@@ -44,7 +57,12 @@ class HeadConfig:
     global_frames: Literal["selected", "all"] = "selected"  # global video vector from the T selected or all U
     global_pool: Literal["mean", "max"] = "mean"    # pooling of frame vectors into the clip vector
     global_text: Literal["sentence", "max_words"] = "sentence"  # EOT/sentence vector or max over word tokens
+    # a frame's global vector: the encoder's own ([CLS] for CLIP, the pooled window for S3D) or the mean of its
+    # grid tokens (Table 13 compares both; the paper's default is [CLS])
+    global_feature: Literal["cls", "grid_mean"] = "cls"
     word_values: bool = False                       # value MLP of CoMMA's word-level loss (eq. 6)
+    # CoMMA eq. 2: learned W_K, W_Q, W_V in each cross layer (comma-paper); off: none (both released codes)
+    cross_projections: bool = False
     pair_chunk: int = 0                             # videos per checkpointed chunk of the pairwise stack (0: off)
 
     def __post_init__(self) -> None:
@@ -59,7 +77,9 @@ class HeadConfig:
 
 @dataclass(frozen=True)
 class LossConfig:
-    form: Literal["symmetric", "milnce"] = "symmetric"  # eq. 1 (two softmaxes) or code MIL-NCE (one, positive twice)
+    # eq. 1 (two softmaxes), the code's MIL-NCE (one softmax, positive twice, mean over the batch) or CoMMA eq. 5
+    # (one softmax over the positive, the row and the column negatives; summed over the batch)
+    form: Literal["symmetric", "milnce", "comma_eq5"] = "symmetric"
     margin: float = 0.0                             # delta subtracted from positive scores (paper gives no value)
     temperature: float = 1.0                        # scores divided by it (papers and code: none)
     normalize: bool = False                         # L2-normalise embeddings before the dot product

@@ -45,7 +45,9 @@ class HeadGrounder:
         """[N rows, L texts] float32."""
         words, mask = self._tensor(texts.words), torch.from_numpy(texts.mask).to(self.device)
         if self.source == "global":
-            v = nn.functional.normalize(self.head.video_embedding(self._tensor(video.global_)).float(), dim=-1)
+            grid = self._tensor(video.grid) if self.head.cfg.global_feature == "grid_mean" else None
+            frames = self.head.frame_vectors(self._tensor(video.global_), grid)
+            v = nn.functional.normalize(self.head.video_embedding(frames).float(), dim=-1)
             t = nn.functional.normalize(self.head.global_text(self._tensor(texts.sentence), words, mask).float(),
                                         dim=-1)
             return (v @ t.T).cpu().numpy().astype(np.float32)

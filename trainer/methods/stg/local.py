@@ -28,7 +28,8 @@ def cells_of(grid: torch.Tensor, frames_dim: int = 1) -> int:
 
 
 class LocalHead(nn.Module):
-    """Projections of grid tokens (f') and word tokens (g') and the local stack (CoMMA's module).
+    """Projections of grid tokens (f') and word tokens (g') and the local stack (CoMMA's module; with
+    head.cross_projections its cross layers carry eq. 2's W_K, W_Q, W_V).
 
     Attention mode follows `self.training` ("train" / "eval" scores and residuals of HeadConfig) unless a
     method is given `mode=` explicitly."""
@@ -38,16 +39,29 @@ class LocalHead(nn.Module):
     def __init__(self, dims: dict[str, int], cfg: HeadConfig):
         super().__init__()
         self.dims, self.cfg, d = dict(dims), cfg, cfg.dim
+        if cfg.global_feature == "grid_mean" and dims["grid"] != dims["global"]:
+            raise ValueError(f"head.global_feature=grid_mean needs grid and global features of one width, got "
+                             f"{dims['grid']} and {dims['global']}")
         self.vis_proj = nn.Linear(dims["grid"], d)
         self.lang_proj = nn.Linear(dims["words"], d)
         self.stack = LocalStack(cfg.layers, d, cfg.heads, {"train": (cfg.train_score, cfg.train_residual),
-                                                           "eval": (cfg.eval_score, cfg.eval_residual)})
+                                                           "eval": (cfg.eval_score, cfg.eval_residual)},
+                                cross_projections=cfg.cross_projections)
         self.word_value = nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Linear(d, d)) if cfg.word_values else None
 
     def mode(self, mode: str | None = None) -> str:
         return mode or ("train" if self.training else "eval")
 
     # ---- token projections ---------------------------------------------------------------------------------
+    def frame_vectors(self, global_: torch.Tensor, grid: torch.Tensor | None) -> torch.Tensor:
+        """Frame vectors [..., Dg] as `head.global_feature` defines them: the stored global vectors, or the mean
+        of each frame's grid tokens [..., *cells, Dg] (equal widths, checked at start-up; grid may be None for
+        `cls`)."""
+        if self.cfg.global_feature == "cls":
+            return global_
+        cells = grid.reshape(*grid.shape[:global_.dim() - 1], -1, grid.shape[-1])
+        return cells.float().mean(-2).to(global_.dtype)
+
     def encode_video(self, grid: torch.Tensor, frame_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """grid [B, F, *cells, Dg], frame_mask [B, F] -> region tokens V0 [B, R, d], region mask [B, R]."""
         b, f, n = grid.shape[0], grid.shape[1], cells_of(grid)

@@ -40,7 +40,7 @@ class GroundingModel(nn.Module):
     def _check_selection(self) -> None:
         """Refuse at start-up a selection the features cannot support (rather than at the first batch)."""
         sel, dims = self.cfg.selection, self.head.dims
-        if sel.method == "none":
+        if sel.method in ("none", "random"):
             return
         if sel.space == "projected":
             try:
@@ -48,21 +48,25 @@ class GroundingModel(nn.Module):
             except ValueError as exc:
                 raise ConfigError(f"selection.space=projected: {exc}") from exc
             return
-        video = dims["global"] if sel.video == "frames" else dims["grid"]
+        videos = {"frames": [dims["global"]], "regions": [dims["grid"]], "both": [dims["global"], dims["grid"]]}
         text = dims["words"] if sel.text == "words" else dims["sentence"]
-        if video != text:
-            raise ConfigError(f"selection.space=raw compares {video}-d video with {text}-d text features: use "
-                              f"selection.space=projected for this encoder")
+        for video in videos[sel.video]:
+            if video != text:
+                raise ConfigError(f"selection.space=raw compares {video}-d video with {text}-d text features: use "
+                                  f"selection.space=projected for this encoder")
 
     def select(self, batch: dict[str, torch.Tensor]) -> Selection:
         sel = self.cfg.selection
-        projections = self.head.selection_projections() if sel.method != "none" and sel.space == "projected" \
+        projections = self.head.selection_projections() if sel.method in ("sinkhorn", "topk") and \
+            sel.space == "projected" \
             else (None, None)
         return self.selector(batch, *projections)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Loss terms of the batch: {"loss": weighted total, "global", "local", "word" (those in use)}."""
         cfg = self.cfg.loss
+        if self.cfg.head.global_feature == "grid_mean":  # Table 13: the frame vector is the mean of its grid
+            batch = {**batch, "global": self.head.frame_vectors(batch["global"], batch["grid"])}
         sel = self.select(batch)
         video, video_mask = self.head.encode_video(take_frames(batch["grid"], sel.index), sel.mask)
         text = self.head.encode_text(batch["words"])

@@ -20,7 +20,8 @@ def _dataset(root, index, cfg):
 EVAL_OVERRIDES = ("text.source=store",)
 METHODS = (Method("wsra", WsraConfig, build_head=WsraHead, step=WsraModel, dataset=_dataset, inference=WsraScorer,
                   tasks=("moments", "gyt", "mining"), presets=Path(__file__).resolve().parent / "presets",
-                  demo_preset="wsra-tiny", reported=("moments", "gyt"), eval_overrides=EVAL_OVERRIDES,
+                  demo_preset="wsra-tiny", paper_preset="wsra-paper-tiny", reported=("moments", "gyt"),
+                  eval_overrides=EVAL_OVERRIDES,
                   tiny_preset="wsra-tiny", tiny={"dim": 32},
                   every_term=("wsra.loss.top_k=1", "wsra.loss.last_k=0", "wsra.loss.crov_threshold=-1"),
                   rank_invariant=("data.batch_size=6",), summary="referring attention over snippets (WSRA)"),)

@@ -34,8 +34,10 @@ class WsraLossConfig:
     background_margin: float = 0.2                  # m of eq. 3 (paper silent)
     background_gamma: float = 10.0                  # gamma of eq. 3 (paper silent)
     vas_margin: float = 0.2                         # m of eq. 5 (paper silent)
-    instance_margin: float = 0.2                    # m of eq. 6, per snippet m / T_valid (paper silent: the alpha-
-                                                    # weighted scores are ~1/T, so the margin scales with them)
+    instance_margin: float = 0.2                    # m of eq. 6 (paper silent on its value)
+    instance_margin_split: bool = True              # True: each snippet's hinge uses m / T_valid (the alpha-weighted
+                                                    # scores are ~1/T, so the margin scales with them); False: m in
+                                                    # every snippet's hinge, as eq. 6 writes it (preset wsra-paper)
     crov_margin: float = 0.2                        # m of eq. 9 (paper silent)
     crov_threshold: float = 0.9                     # tau of eq. 10, query cosine gating the pseudo-positive video
     top_k: int = 3                                  # most similar queries excluded as pseudo-positives (Fig. 5: 3)

@@ -65,10 +65,11 @@ def sample_negatives(hard: torch.Tensor, generator: torch.Generator | None = Non
 
 
 def instance_loss(pos: torch.Tensor, neg: torch.Tensor, mask: torch.Tensor, has_negative: torch.Tensor,
-                  margin: float) -> torch.Tensor:
-    """Eq. 6: pos = w^+_t psi(t^+, v_t), neg = w^-_t psi(t^-, v_t) [B, T] over valid snippets mask [B, T]."""
+                  margin: float, split: bool = True) -> torch.Tensor:
+    """Eq. 6: pos = w^+_t psi(t^+, v_t), neg = w^-_t psi(t^-, v_t) [B, T] over valid snippets mask [B, T]; each
+    snippet's hinge has the margin m / T_valid (split) or m (eq. 6 as written)."""
     m = mask.to(pos.dtype)
-    per_snippet = margin / m.sum(1, keepdim=True).clamp(min=1)
+    per_snippet = margin / m.sum(1, keepdim=True).clamp(min=1) if split else torch.full_like(m[:, :1], margin)
     cost = (F.relu(per_snippet + widen(neg) - widen(pos)) * m).sum(1) * has_negative
     return cost.sum() / has_negative.sum().clamp(min=1)
 

@@ -77,7 +77,7 @@ class WsraModel(nn.Module):
             rows = torch.arange(v.shape[0], device=v.device)
             beta = torch.softmax(head.phi_pairs(v, t), dim=1)                         # [Bv, Bt, T]
             w_pos, w_neg = beta[rows, rows], beta[rows, neg.clamp(min=0)]
-        return instance_loss(w_pos * phi_pos, w_neg * phi_neg, mask, has, c.instance_margin)
+        return instance_loss(w_pos * phi_pos, w_neg * phi_neg, mask, has, c.instance_margin, c.instance_margin_split)
 
     def _cross_video(self, v, mask, fore, sentence, similarity, pseudo) -> torch.Tensor:
         c = self.cfg.wsra.loss

@@ -76,7 +76,7 @@ def event_batch(synthetic_store):
 
 
 @pytest.mark.parametrize("method", ["sinkhorn", "topk"])
-@pytest.mark.parametrize("video", ["frames", "regions"])
+@pytest.mark.parametrize("video", ["frames", "regions", "both"])
 @pytest.mark.parametrize("text", ["words", "sentence"])
 def test_selection_finds_the_narrated_event(event_batch, method, video, text):
     """15 of the 80 candidates show the event (chance: 19 %)."""
@@ -104,7 +104,7 @@ def test_plan_scores_on_a_hand_case():
 
 def test_no_selection_keeps_the_frames_around_the_narration(event_batch):
     batch, _ = event_batch
-    none = FrameSelector(SelectionConfig(method="none", keep=8))(batch)
+    none = FrameSelector(SelectionConfig(method="none", none_frames="centred", keep=8))(batch)
     torch.testing.assert_close(none.index, centred_frames(batch["center"], 80, 8))
     assert torch.all(none.index[:, 1:] - none.index[:, :-1] == 1)
     assert torch.all((none.index.float().mean(1) - batch["center"]).abs() <= 1.0)
