@@ -22,7 +22,7 @@ BACKEND  ?= sequential
 WORKERS  ?= 2
 EXTRACT_ARGS ?=
 
-.PHONY: help setup test test-fast demo compare extract verify bench bench-extract bench-disk bench-scale clean
+.PHONY: help setup test test-fast demo compare paper-tables extract verify bench bench-extract bench-disk bench-scale clean
 comma := ,
 
 help: ## list the targets
@@ -51,6 +51,12 @@ DEMO_ARGS ?=
 
 demo: setup ## the whole system on a generated world: extract, train, evaluate vs baselines, pictures (DEMO_OUT, DEMO_ARGS)
 	$(PY) -m eval.drivers.demo --out $(DEMO_OUT) $(DEMO_ARGS)
+
+PAPER_OUT  ?= $(DATA)/paper-tables
+PAPER_ARGS ?=
+
+paper-tables: setup ## the STG paper's ablation Tables 5, 6, 8, 9, 10, 12, 13 on the demo world next to its numbers; resumable (PAPER_OUT, PAPER_ARGS="--steps 250 --tables 5,6")
+	$(PY) -m eval.drivers.paper_tables --out $(PAPER_OUT) $(PAPER_ARGS)
 
 COMPARE_OUT  ?= $(DATA)/compare
 COMPARE_ARGS ?=
@@ -93,7 +99,7 @@ TRAIN_ARGS   ?=
 
 .PHONY: train bench-train
 
-train: setup ## train a head on STORE into RUN (TRAIN_PRESET: tiny, demo, paper-clip, paper-s3d, reference, comma, comma-demo, comma-tiny, coot, coot-tiny, wsra, wsra-tiny; TRAIN_ARGS: key=value ... or --resume)
+train: setup ## train a head on STORE into RUN (TRAIN_PRESET: tiny, demo, paper-clip, paper-s3d, reference, comma, comma-paper, comma-demo, comma-paper-demo, comma-tiny, coot, coot-tiny, coot-paper-tiny, wsra, wsra-paper, wsra-tiny, wsra-paper-tiny; TRAIN_ARGS: key=value ... or --resume)
 	$(PY) -m trainer.train --store $(STORE) --out $(RUN) --preset $(TRAIN_PRESET) $(TRAIN_ARGS)
 
 bench-train: setup ## trainer speed and memory side by side: naive vs batched attention, training and loader samples/s

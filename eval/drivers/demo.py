@@ -55,17 +55,20 @@ def parse_args(argv: list[str] | None) -> DemoConfig:
     return config_from_flags(DemoConfig, p.parse_intermixed_args(argv), ("out", "epochs", "ablations"))
 
 
-def world_argv(world: WorldConfig, folder: Path) -> list[str]:
-    """The generator's command line: 2-fps videos (training samples 2 fps, evaluation 1 fps)."""
+def world_argv(world: WorldConfig, folder: Path, train_window: float = 8.0) -> list[str]:
+    """The generator's command line: 2-fps videos (training samples 2 fps, evaluation 1 fps), features stored
+    for `train_window` seconds around each narration."""
     return ["--out", folder, "--seed", world.seed, "--train-videos", world.train_videos, "--test-videos",
-            world.test_videos, "--seconds", world.seconds, "--fps", 2, "--train-window", 8, "--train-fps", 2,
+            world.test_videos, "--seconds", world.seconds, "--fps", 2, "--train-window", f"{train_window:g}",
+            "--train-fps", 2,
             "--jobs", world.jobs, "--no-progress", "--overwrite"]
 
 
-def prepare_data(stages: Stages, world: WorldConfig, out: Path) -> tuple[SynthPaths, Setup]:
+def prepare_data(stages: Stages, world: WorldConfig, out: Path, train_window: float = 8.0
+                 ) -> tuple[SynthPaths, Setup]:
     """Generate the world and extract both stores, reusing what an earlier run with the same options made."""
     folder, stores = out / "world", out / "stores"
-    argv = world_argv(world, folder)
+    argv = world_argv(world, folder, train_window)
     stamp = out / "world.argv.json"
     wanted = json.dumps([str(a) for a in argv])
     paths = SynthPaths.under(folder)

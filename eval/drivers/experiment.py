@@ -147,9 +147,10 @@ def _score(stages: Stages, name: str, argv: list[str]) -> dict:
     return last_json(stages.run(name, "eval.score", argv))
 
 
-def evaluate(stages: Stages, setup: Setup, entry: Entry, run: Path, tasks: tuple[str, ...] | None = None
-             ) -> dict[str, dict]:
-    """Metrics per task of a trained run (the tasks its method reports by default), each by `eval.run`."""
+def evaluate(stages: Stages, setup: Setup, entry: Entry, run: Path, tasks: tuple[str, ...] | None = None,
+             task_args: dict[str, list] | None = None) -> dict[str, dict]:
+    """Metrics per task of a trained run (the tasks its method reports by default), each by `eval.run` (with
+    `task_args[task]` added)."""
     method = get_method(entry.method)
     out: dict[str, dict] = {}
     for task in tasks or method.reported:
@@ -157,6 +158,7 @@ def evaluate(stages: Stages, setup: Setup, entry: Entry, run: Path, tasks: tuple
                 "--no-progress", *method.eval_overrides]
         argv += ["--benchmark", "gyt"] if task in TIMED_QUERIES else []
         argv += list(PROPOSALS) if task == "moments" else []
+        argv += list((task_args or {}).get(task, ()))
         temporal_only = task in SPATIAL_TASKS and method.kind != "grounding"
         # No tubes: every predicted action second is "lost" to the spatial metrics, which --missing miss allows.
         metrics = last_json(stages.run(f"eval-{entry.name}-{task}", "eval.run",
