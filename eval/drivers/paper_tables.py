@@ -55,7 +55,7 @@ class PaperTablesConfig:
 
 
 # The paper's full model on the demo preset: Table 5's "Average over last two" (the demo itself selects on frame
-# vectors alone, which trains better on its world in its longer run: trainer/methods/stg/presets/demo.yaml)
+# vectors alone, which trains better on its world in its longer run: trainer/methods/stg/presets/tiny.yaml)
 FULL_MODEL = ("stg.selection.video=both",)
 
 
