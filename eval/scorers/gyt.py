@@ -205,11 +205,17 @@ def _video_outputs(vid: str, truth: VideoTruth, n_sec: int, names: np.ndarray, t
     return counts, dets, gts, lost
 
 
-def score(cfg: GytConfig, preds: Predictions) -> dict:
+def check_settings(cfg, preds: Predictions, task: str) -> None:
+    """What the gyt and gyt-clips scorers refuse before reading annotations: a bad missing policy or tube IoU,
+    a file of another task."""
     check_missing_policy(cfg.missing)
     if cfg.tube_iou not in IOU_VARIANTS:
         raise ValueError(f"unknown tube IoU {cfg.tube_iou!r} (one of {IOU_VARIANTS})")
-    preds.require_task("gyt")
+    preds.require_task(task)
+
+
+def score(cfg: GytConfig, preds: Predictions) -> dict:
+    check_settings(cfg, preds, "gyt")
     truths, info = video_truths(cfg)
     sizes = sizes_for(cfg)
     sweep = mask_sweep(cfg, metadata=preds.meta.metadata, path=preds.path)

@@ -46,10 +46,10 @@ from eval.metrics.spatiotemporal import IouPointingCounts, iou_pointing_counts
 from eval.metrics.video_ap import IOU_VARIANTS, Detection, GtTube, video_map
 from eval.predictions import Predictions, SpatialPrediction
 from eval.scorers.common import (
-    MissingPredictionsError, ScoreError, check_boxes, check_missing_policy, mask_options,
+    MissingPredictionsError, ScoreError, check_boxes, mask_options,
     resolve_file, warn_unscored,
 )
-from eval.scorers.gyt import SUBDIR, THRESHOLDS
+from eval.scorers.gyt import SUBDIR, THRESHOLDS, check_settings
 from eval.scorers.gyt_spatial import sizes_for
 from eval.scorers.gyt_tubes import PredTube, gt_boxes, tube_stats
 from manifests.benchmarks.gyt import load_boxes, load_segments
@@ -164,10 +164,7 @@ def _threshold(cfg: GytClipsConfig, preds: Predictions, sp: SpatialPrediction, k
 
 
 def score(cfg: GytClipsConfig, preds: Predictions) -> dict:
-    check_missing_policy(cfg.missing)
-    if cfg.tube_iou not in IOU_VARIANTS:
-        raise ValueError(f"unknown tube IoU {cfg.tube_iou!r} (one of {IOU_VARIANTS})")
-    preds.require_task("gyt-clips")
+    check_settings(cfg, preds, "gyt-clips")
     truths, info = clip_plan(cfg)
     sizes = sizes_for(cfg)
     mask = mask_options(cfg.protocol, cfg.mask_threshold, cfg.mask_normalise, preds.meta.metadata, preds.path)
