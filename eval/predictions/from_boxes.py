@@ -5,7 +5,7 @@ boxes) and TubeDETR, STCAT (spatio-temporal tubes) are scored by the project's o
         --out P [--protocol paper|reference] [--layout runs|coverage] [--min-score S] [--method NAME]
         [--gt-boxes F] [--segments F] [--pools F] [--sizes F | --frame-size WxH]
 
-The detections file (JSON; `DETECTIONS_FORMAT` below) holds, per video, per-frame detections and/or tubes:
+The detections file (JSON) holds, per video, per-frame detections and/or tubes:
 
     {"method": "GLIP",                                   optional; the predictions' `method` (else --method)
      "videos": {
@@ -70,7 +70,6 @@ from manifests.benchmarks.gyt import load_vid2step
 
 TASKS = ("gyt", "gyt-spatial", "youcook")
 LAYOUTS = ("runs", "coverage")
-DETECTIONS_FORMAT = "see eval/predictions/from_boxes.py"
 NO_POINT = (-1.0, -1.0)                # a second without detection: points at nothing ...
 NO_BOX = (-1.0, -1.0, -1.0, -1.0)      # ... and has no region (pixel_ranges clips it to an empty range)
 _TOP_KEYS, _VIDEO_KEYS = {"method", "videos"}, {"size", "detections", "tubes"}
