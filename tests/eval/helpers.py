@@ -8,6 +8,14 @@ from eval.predictions import PredictionsMeta, PredictionsWriter, read_prediction
 from eval.metrics.heatmaps import first_argmax, upsample
 
 
+def score_fails(capsys, *argv) -> str:
+    """`eval.score argv` must exit 2 with one `error:` line on stderr; that line."""
+    assert score.main([str(a) for a in argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and len(err.splitlines()) == 1, err
+    return err
+
+
 def run_score(capsys, *args) -> dict:
     """`python -m eval.score ...` in-process; returns the JSON object of the last stdout line."""
     assert score.main([str(a) for a in args]) == 0

@@ -15,7 +15,7 @@ from eval.predictions import BACKGROUND, Predictions, PredictionsMeta, Predictio
 from eval.scorers import gyt
 from eval.scorers.common import ScoreError
 from eval.scorers.gyt_tubes import heatmap_sweep
-from tests.eval.helpers import run_baseline, run_score
+from tests.eval.helpers import run_baseline, run_score, score_fails
 
 SIZE = (64, 48)
 POOL = ["cut", "mix", BACKGROUND]
@@ -333,13 +333,6 @@ def test_cli_prints_a_row_per_rule_and_the_groups(two_videos, tmp_path, capsys):
     assert "thresholds" not in single and "area_groups" not in single
 
 
-def _fails(capsys, *argv) -> str:
-    assert score.main([str(a) for a in argv]) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("error: ") and len(err.splitlines()) == 1, err
-    return err
-
-
 @pytest.mark.parametrize("bad, names", [
     (["--mask-threshold", "0,0.01"], ["mask_threshold", "0.0", "(0, 1]"]),
     (["--mask-threshold", "0.01,nan"], ["mask_threshold", "nan"]),
@@ -353,7 +346,7 @@ def _fails(capsys, *argv) -> str:
 ])
 def test_bad_sweeps_are_one_error_line(two_videos, tmp_path, capsys, bad, names):
     path = _write(tmp_path / "p.h5", np.random.default_rng(2))
-    err = _fails(capsys, "gyt", "--predictions", path, "--benchmark-dir", two_videos, "--missing", "miss", *bad)
+    err = score_fails(capsys, "gyt", "--predictions", path, "--benchmark-dir", two_videos, "--missing", "miss", *bad)
     assert all(n in err for n in names), err
 
 
@@ -361,9 +354,9 @@ def test_a_list_for_a_task_without_sweeps_is_one_error_line(gyt_dir, tmp_path, c
     path = tmp_path / "centre.h5"
     run_baseline("centre-cell", "--task", "gyt-spatial", "--benchmark-dir", gyt_dir, "--out", path)
     args = ["gyt-spatial", "--predictions", path, "--benchmark-dir", gyt_dir]
-    assert "mask_threshold" in _fails(capsys, *args, "--mask-threshold", "0.01,0.1")
-    assert "mask_normalise" in _fails(capsys, *args, "--mask-normalise", "max,none")
-    assert "--area-split does not apply to gyt-spatial" in _fails(capsys, *args, "--area-split", "60000")
+    assert "mask_threshold" in score_fails(capsys, *args, "--mask-threshold", "0.01,0.1")
+    assert "mask_normalise" in score_fails(capsys, *args, "--mask-normalise", "max,none")
+    assert "--area-split does not apply to gyt-spatial" in score_fails(capsys, *args, "--area-split", "60000")
     assert run_score(capsys, *args, "--mask-threshold", "0.1")["mask_threshold"] == 0.1  # one value as before
 
 

@@ -12,7 +12,7 @@ from eval.predictions import BACKGROUND
 from eval.scorers import SCORERS, gyt, gyt_spatial, mining, moments, retrieval, youcook
 from eval.tasks import DESCRIPTIONS, GROUNDING_TASKS, SPATIAL_TASKS, TASKS
 from pipeline.config import valid_keys
-from tests.eval.helpers import mining_file, run_baseline, run_score
+from tests.eval.helpers import mining_file, run_baseline, run_score, score_fails
 
 
 def test_every_task_has_a_scorer():
@@ -88,13 +88,6 @@ def test_mining_override_and_flag(mining_dir, tmp_path, capsys):  # noqa: F811
     assert by_flag == by_key and by_flag["temperature"] == 2.0
 
 
-def _fails(capsys, *argv) -> str:
-    assert score.main([str(a) for a in argv]) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("error: ") and len(err.splitlines()) == 1, err
-    return err
-
-
 @pytest.mark.parametrize("bad, names", [
     (["mask_treshold=0.02"], ["unknown key 'mask_treshold'", "mask_threshold"]),
     (["mask_threshold=much"], ["mask_threshold", "'much'"]),
@@ -105,7 +98,7 @@ def _fails(capsys, *argv) -> str:
     (["threshold"], ["'threshold'", "KEY=VALUE"]),
 ])
 def test_an_unknown_key_or_a_bad_value_is_one_error_line(spatial_file, gyt_dir, capsys, bad, names):  # noqa: F811
-    err = _fails(capsys, "gyt-spatial", "--predictions", spatial_file, "--benchmark-dir", gyt_dir, *bad)
+    err = score_fails(capsys, "gyt-spatial", "--predictions", spatial_file, "--benchmark-dir", gyt_dir, *bad)
     assert all(name in err for name in names), err
 
 
@@ -118,11 +111,11 @@ def test_an_unknown_key_or_a_bad_value_is_one_error_line(spatial_file, gyt_dir, 
     ("retrieval", ["--ious", "0.5"]),
 ])
 def test_a_flag_the_task_does_not_use_is_an_error(spatial_file, gyt_dir, capsys, task, flag):  # noqa: F811
-    err = _fails(capsys, task, "--predictions", spatial_file, "--benchmark-dir", gyt_dir, *flag)
+    err = score_fails(capsys, task, "--predictions", spatial_file, "--benchmark-dir", gyt_dir, *flag)
     assert f"{flag[0]} does not apply to {task}" in err
 
 
 def test_required_settings_keep_their_message(spatial_file, gyt_dir, capsys):  # noqa: F811
-    assert "moments needs --benchmark and --benchmark-dir" in _fails(
+    assert "moments needs --benchmark and --benchmark-dir" in score_fails(
         capsys, "moments", "--predictions", spatial_file, "--benchmark-dir", gyt_dir)
-    assert "gyt-spatial needs --benchmark-dir" in _fails(capsys, "gyt-spatial", "--predictions", spatial_file)
+    assert "gyt-spatial needs --benchmark-dir" in score_fails(capsys, "gyt-spatial", "--predictions", spatial_file)
